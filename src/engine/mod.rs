@@ -1,0 +1,1 @@
+//! The door to the Docker engine (placeholder until the engine lands).

@@ -1,0 +1,16 @@
+//! swarmctl: deploy Compose stacks to one Docker host or a Swarm.
+//!
+//! The pipeline, each stage its own module:
+//!
+//! ```text
+//! files ─► spec::load ─► Stack (validated) ─► graph ─┐
+//! engine.observe ─► ObservedState (snapshot) ────────┤
+//!                                                    ▼
+//!            plan(stack, graph, observed, input) ─► Plan     pure, sync, deterministic
+//!                                                    ▼
+//!            apply(plan, engine) ─► ApplyReport              executes steps, decides nothing
+//! ```
+//!
+//! Only [`engine`] touches the world; everything before the plan is pure.
+
+pub mod engine;
