@@ -13,4 +13,7 @@
 //!
 //! Only [`engine`] touches the world; everything before the plan is pure.
 
+pub mod diagnostics;
 pub mod engine;
+pub mod graph;
+pub mod spec;

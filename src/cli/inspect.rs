@@ -1,0 +1,96 @@
+//! Commands that read a stack and change nothing: `validate`, `render`, `graph`.
+
+use super::{Exit, StackArgs};
+use std::io::{IsTerminal, Write};
+use swarmctl::diagnostics::Diagnostics;
+use swarmctl::spec::source::Sources;
+use swarmctl::spec::{self, render, Loaded};
+
+pub enum Drawing {
+    Text,
+    Dot,
+    Mermaid,
+}
+
+/// Loads the stack; on failure prints every diagnostic and returns the exit code.
+pub fn load(args: &StackArgs) -> Result<Loaded, Exit> {
+    let environment = |name: &str| std::env::var(name).ok();
+    match spec::load(&args.load_options(), &environment) {
+        Ok(loaded) => {
+            print_diagnostics(&loaded.warnings, &loaded.sources);
+            Ok(loaded)
+        }
+        Err(failure) => {
+            print_diagnostics(&failure.diagnostics, &failure.sources);
+            let errors = failure.diagnostics.0.iter().filter(|d| d.is_error()).count();
+            eprintln!("{errors} error{} found; nothing was changed", if errors == 1 { "" } else { "s" });
+            Err(Exit::InvalidInput)
+        }
+    }
+}
+
+pub fn print_diagnostics(diagnostics: &Diagnostics, sources: &Sources) {
+    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let mut stderr = std::io::stderr().lock();
+    for diagnostic in &diagnostics.0 {
+        let _ = write!(stderr, "{}", diagnostic.render(sources, color));
+    }
+}
+
+pub fn validate(args: &StackArgs) -> Exit {
+    match load(args) {
+        Ok(loaded) => {
+            let stack = &loaded.stack;
+            let warnings = loaded.warnings.0.len();
+            println!(
+                "stack `{}` is valid: {} service{}, {} network{}, {} volume{}{}",
+                stack.name,
+                stack.services.len(),
+                plural(stack.services.len()),
+                stack.networks.len(),
+                plural(stack.networks.len()),
+                stack.volumes.len(),
+                plural(stack.volumes.len()),
+                if warnings > 0 { format!(" ({warnings} warning{})", plural(warnings)) } else { String::new() },
+            );
+            Exit::Ok
+        }
+        Err(exit) => exit,
+    }
+}
+
+pub fn render(args: &StackArgs, json: bool) -> Exit {
+    match load(args) {
+        Ok(loaded) => {
+            let document = render::document(&loaded);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&document).unwrap_or_default());
+            } else {
+                print!("{}", render::to_yaml(&document));
+            }
+            Exit::Ok
+        }
+        Err(exit) => exit,
+    }
+}
+
+pub fn graph(args: &StackArgs, drawing: Drawing) -> Exit {
+    match load(args) {
+        Ok(loaded) => {
+            print!(
+                "{}",
+                match drawing {
+                    Drawing::Text => loaded.graph.to_text(),
+                    Drawing::Dot => loaded.graph.to_dot(),
+                    Drawing::Mermaid => loaded.graph.to_mermaid(),
+                }
+            );
+            Exit::Ok
+        }
+        Err(exit) => exit,
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

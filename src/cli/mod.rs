@@ -1,0 +1,121 @@
+//! The command line: clap definitions, and one small function per command that turns arguments
+//! into options, calls the library, and prints. All printing happens here.
+
+mod inspect;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done; for deploy: converged.
+    Ok = 0,
+    /// Deploy ran but did not converge.
+    NotConverged = 1,
+    /// Invalid input (stack, values, flags); nothing was changed.
+    InvalidInput = 2,
+    /// The engine failed or could not be reached.
+    Engine = 3,
+    /// Another deploy of this stack holds the lock.
+    Locked = 4,
+    /// Interrupted (Ctrl-C).
+    Interrupted = 130,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit as u8)
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "swarmctl", version, about = "Deploy Compose stacks to one Docker host or a Swarm", long_about = None)]
+#[command(after_help = "Exit codes: 0 ok/converged, 1 did not converge, 2 invalid input, 3 engine error, 4 locked by another deploy, 130 interrupted.")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load the stack and report every problem; changes nothing.
+    Validate(StackArgs),
+    /// Print the fully resolved stack as a Compose document (secrets redacted).
+    Render {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long, short, value_enum, default_value = "yaml")]
+        output: RenderFormat,
+    },
+    /// Print the dependency graph: waves and critical path, DOT or Mermaid.
+    Graph {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long, short, value_enum, default_value = "text")]
+        format: GraphFormat,
+    },
+}
+
+/// How a stack is named on the command line; every command that reads a stack takes these.
+#[derive(Debug, Args, Clone)]
+pub struct StackArgs {
+    /// A stack directory, or a single compose file.
+    pub stack: PathBuf,
+    /// An overlay directory (values.yaml and <stack>.yaml patches); repeatable, applied in order.
+    #[arg(long = "overlay", value_name = "DIR")]
+    pub overlays: Vec<PathBuf>,
+    /// A values file over the stack's values.yaml; repeatable.
+    #[arg(long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
+    /// Set a value: key.path=value; repeatable, highest precedence.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Enable services with this profile; repeatable.
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profiles: Vec<String>,
+    /// Stack name (default: top-level `name:`, else the directory name).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+impl StackArgs {
+    pub fn load_options(&self) -> swarmctl::spec::LoadOptions {
+        swarmctl::spec::LoadOptions {
+            path: self.stack.clone(),
+            overlays: self.overlays.clone(),
+            values_files: self.values.clone(),
+            set: self.set.clone(),
+            profiles: self.profiles.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RenderFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum GraphFormat {
+    Text,
+    Dot,
+    Mermaid,
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let exit = match cli.command {
+        Command::Validate(stack) => inspect::validate(&stack),
+        Command::Render { stack, output } => inspect::render(&stack, matches!(output, RenderFormat::Json)),
+        Command::Graph { stack, format } => inspect::graph(&stack, match format {
+            GraphFormat::Text => inspect::Drawing::Text,
+            GraphFormat::Dot => inspect::Drawing::Dot,
+            GraphFormat::Mermaid => inspect::Drawing::Mermaid,
+        }),
+    };
+    exit.into()
+}

@@ -1,0 +1,825 @@
+//! The merged, interpolated, schema-checked tree becomes the typed [`Stack`]: short syntaxes
+//! expanded, defaults resolved, files read. Keys swarmctl does not act on yet are kept (they
+//! render) and reported as warnings naming the key and the service.
+
+use super::files::resolve_inside;
+use super::model::*;
+use super::schema::{parse_duration, parse_size};
+use super::source::{Pos, Sources};
+use super::template;
+use super::yaml::{Node, Typed, Value};
+use crate::diagnostics::Diagnostics;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Service keys that become engine settings as written.
+const PASSED_THROUGH: &[&str] = &[
+    "cap_add", "cap_drop", "privileged", "read_only", "init", "tty", "stdin_open", "sysctls", "extra_hosts",
+    "tmpfs", "ulimits", "dns", "dns_search", "dns_opt", "shm_size", "expose", "mem_limit", "mem_reservation",
+    "cpus", "cpu_shares", "pids_limit", "logging", "devices", "security_opt", "group_add", "domainname",
+    "oom_score_adj", "ipc", "pid", "platform", "userns_mode", "runtime",
+];
+
+/// Service keys the model reads.
+const MODELLED: &[&str] = &[
+    "image", "build", "pull_policy", "command", "entrypoint", "environment", "env_file", "labels", "depends_on",
+    "ports", "volumes", "networks", "network_mode", "configs", "secrets", "healthcheck", "restart", "stop_signal",
+    "stop_grace_period", "container_name", "hostname", "user", "working_dir", "profiles", "deploy", "scale",
+];
+
+/// Inputs conversion needs besides the tree.
+pub struct ConvertInput<'a> {
+    pub name: &'a str,
+    pub dir: &'a Path,
+    pub profiles: &'a BTreeSet<String>,
+    /// Template context, for `*.hbs` config and secret files.
+    pub template_context: &'a serde_json::Value,
+    /// Layer folder of each service that was defined in one.
+    pub service_layers: &'a BTreeMap<String, String>,
+    pub layers: &'a [String],
+}
+
+pub fn convert(root: &Node, input: &ConvertInput<'_>, sources: &mut Sources, out: &mut Diagnostics) -> Stack {
+    let mut converter = Converter { input, sources, out };
+    let mut services = BTreeMap::new();
+    let mut inactive = BTreeSet::new();
+    for entry in root.get("services").and_then(Node::as_map).unwrap_or(&[]).iter().filter(|e| !e.key.starts_with("x-")) {
+        let name = entry.key.as_str();
+        let mut service = converter.service(name, &entry.value);
+        service.pos = entry.key_pos;
+        let active = service.profiles.is_empty() || service.profiles.iter().any(|p| input.profiles.contains(p));
+        if active {
+            services.insert(name.to_string(), service);
+        } else {
+            inactive.insert(name.to_string());
+        }
+    }
+    mark_jobs(&mut services);
+    let layers = input
+        .layers
+        .iter()
+        .map(|layer| {
+            let members = services.keys().filter(|s| input.service_layers.get(*s) == Some(layer)).cloned().collect();
+            (layer.clone(), members)
+        })
+        .collect();
+    Stack {
+        name: input.name.to_string(),
+        dir: input.dir.to_path_buf(),
+        networks: entries(root.get("networks")).map(|(n, node)| (n.to_string(), network(node))).collect(),
+        volumes: entries(root.get("volumes")).map(|(n, node)| (n.to_string(), volume(node))).collect(),
+        configs: entries(root.get("configs")).map(|(n, node)| (n.to_string(), converter.file_object(n, node, false))).collect(),
+        secrets: entries(root.get("secrets")).map(|(n, node)| (n.to_string(), converter.file_object(n, node, true))).collect(),
+        services,
+        inactive,
+        layers,
+    }
+}
+
+/// A service that another waits for with `service_completed_successfully` runs to completion.
+fn mark_jobs(services: &mut BTreeMap<String, Service>) {
+    let completed: BTreeSet<String> = services
+        .values()
+        .flat_map(|s| &s.depends_on)
+        .filter(|d| d.condition == Condition::ServiceCompletedSuccessfully)
+        .map(|d| d.service.clone())
+        .collect();
+    for name in completed {
+        if let Some(service) = services.get_mut(&name) {
+            service.kind = Kind::Job;
+        }
+    }
+}
+
+/// The entries of a mapping node (none for null or absent), `x-` keys skipped.
+fn entries(node: Option<&Node>) -> impl Iterator<Item = (&str, &Node)> {
+    node.and_then(Node::as_map)
+        .unwrap_or(&[])
+        .iter()
+        .filter(|e| !e.key.starts_with("x-"))
+        .map(|e| (e.key.as_str(), &e.value))
+}
+
+struct Converter<'a, 'b> {
+    input: &'a ConvertInput<'a>,
+    sources: &'b mut Sources,
+    out: &'b mut Diagnostics,
+}
+
+impl Converter<'_, '_> {
+    fn service(&mut self, name: &str, node: &Node) -> Service {
+        let deploy = node.get("deploy");
+        let get = |key: &str| node.get(key);
+        let text = |key: &str| get(key).and_then(Node::as_text).map(str::to_string);
+        for entry in node.as_map().unwrap_or(&[]) {
+            let key = entry.key.as_str();
+            if !key.starts_with("x-") && !MODELLED.contains(&key) && !PASSED_THROUGH.contains(&key) {
+                self.out.warning(entry.key_pos, format!("service `{name}`: `{key}` is accepted but not acted on yet"));
+            }
+            if key.starts_with("x-") && key != "x-kind" && key != "x-rollout" && key.starts_with("x-swarmctl") {
+                self.out.warning(entry.key_pos, format!("service `{name}`: unknown swarmctl extension `{key}`"));
+            }
+        }
+        let kind = self.kind(name, node);
+        let replicas = self.replicas(name, node, kind);
+        let mut environment = BTreeMap::new();
+        for path in string_list(get("env_file"), "path") {
+            self.env_file(name, &path, get("env_file").map_or(node.pos, |n| n.pos), &mut environment);
+        }
+        environment.extend(key_values(get("environment")));
+        let mut positions: BTreeMap<String, Pos> = BTreeMap::new();
+        if let Some(env) = get("environment") {
+            for item in env.as_seq().unwrap_or(&[]) {
+                if let Some(text) = item.as_text() {
+                    positions.insert(format!("environment.{}", text.split('=').next().unwrap_or(text)), item.pos);
+                }
+            }
+            for entry in env.as_map().unwrap_or(&[]) {
+                positions.insert(format!("environment.{}", entry.key), entry.key_pos);
+            }
+        }
+        for entry in node.as_map().unwrap_or(&[]) {
+            positions.insert(entry.key.clone(), entry.key_pos);
+        }
+        Service {
+            name: name.to_string(),
+            pos: node.pos,
+            kind,
+            replicas,
+            image: text("image"),
+            build: get("build").map(|b| self.build(b)),
+            pull_policy: text("pull_policy"),
+            command: get("command").and_then(command_line),
+            entrypoint: get("entrypoint").and_then(command_line),
+            environment,
+            labels: key_values(get("labels")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
+            depends_on: self.depends_on(name, get("depends_on")),
+            layer: self.input.service_layers.get(name).cloned(),
+            ports: self.ports(name, get("ports")),
+            volumes: self.volumes(name, get("volumes")),
+            networks: networks(get("networks")),
+            network_mode: text("network_mode"),
+            configs: file_mounts(get("configs"), "/"),
+            secrets: file_mounts(get("secrets"), "/run/secrets/"),
+            healthcheck: get("healthcheck").map(healthcheck),
+            restart: text("restart"),
+            stop_signal: text("stop_signal"),
+            stop_grace_period: get("stop_grace_period").and_then(duration),
+            container_name: text("container_name"),
+            hostname: text("hostname"),
+            user: text("user"),
+            working_dir: text("working_dir"),
+            profiles: string_list(get("profiles"), ""),
+            resources: resources(deploy, node),
+            placement: placement(deploy),
+            rollout: self.rollout(name, node),
+            positions,
+            extra: PASSED_THROUGH.iter().filter_map(|k| get(k).map(|v| (k.to_string(), v.to_json()))).collect(),
+        }
+    }
+
+    fn kind(&mut self, name: &str, node: &Node) -> Kind {
+        if let Some(kind_node) = node.get("x-kind") {
+            let text = kind_node.as_text().unwrap_or("");
+            return Kind::parse(text).unwrap_or_else(|| {
+                self.out
+                    .error(kind_node.pos, format!("service `{name}`: unknown x-kind `{text}`"))
+                    .hint = Some("x-kind is one of deployment, statefulset, daemonset, job".into());
+                Kind::Deployment
+            });
+        }
+        match node.get("deploy").and_then(|d| d.get("mode")).and_then(Node::as_text) {
+            Some("global") => Kind::Daemonset,
+            Some("replicated-job" | "global-job") => Kind::Job,
+            Some("replicated") | None => Kind::Deployment,
+            Some(other) => {
+                let pos = node.get("deploy").and_then(|d| d.get("mode")).map_or(node.pos, |n| n.pos);
+                self.out.error(pos, format!("service `{name}`: unknown deploy.mode `{other}`")).hint =
+                    Some("deploy.mode is one of replicated, global, replicated-job, global-job".into());
+                Kind::Deployment
+            }
+        }
+    }
+
+    fn replicas(&mut self, name: &str, node: &Node, kind: Kind) -> u32 {
+        let written = node.get("deploy").and_then(|d| d.get("replicas")).or_else(|| node.get("scale"));
+        let Some(written) = written else { return 1 };
+        let value = match written.as_scalar().map(|s| s.typed()) {
+            Some(Typed::Int(n)) => Some(n),
+            Some(Typed::Str(s)) => s.parse::<i64>().ok(),
+            _ => None,
+        };
+        match value {
+            Some(n) if n < 0 => {
+                self.out.error(written.pos, format!("service `{name}`: replicas must not be negative, got {n}"));
+                1
+            }
+            Some(n) if kind == Kind::Daemonset => {
+                self.out.error(written.pos, format!("service `{name}`: replicas ({n}) cannot be set with global mode (one per node)")).hint =
+                    Some("remove `replicas`, or use `deploy.mode: replicated`".into());
+                1
+            }
+            Some(n) => n.min(u32::MAX as i64) as u32,
+            None => 1, // the schema check already reported it
+        }
+    }
+
+    fn depends_on(&mut self, name: &str, node: Option<&Node>) -> Vec<Dependency> {
+        let Some(node) = node else { return Vec::new() };
+        let dependency = |service: &str, pos: Pos| Dependency {
+            service: service.to_string(),
+            condition: Condition::ServiceStarted,
+            required: true,
+            restart: false,
+            implicit: false,
+            pos,
+        };
+        match &node.value {
+            Value::Seq(items) => items.iter().filter_map(|i| Some(dependency(i.as_text()?, i.pos))).collect(),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|e| {
+                    let mut d = dependency(&e.key, e.key_pos);
+                    if let Some(condition) = e.value.get("condition") {
+                        let text = condition.as_text().unwrap_or("");
+                        match Condition::parse(text) {
+                            Some(c) => d.condition = c,
+                            None => {
+                                let hint = super::schema::did_you_mean(text, ["service_started", "service_healthy", "service_completed_successfully"])
+                                    .map_or("the condition is one of service_started, service_healthy, service_completed_successfully".to_string(), |s| format!("did you mean `{s}`?"));
+                                self.out.error(condition.pos, format!("service `{name}`: unknown dependency condition `{text}`")).hint = Some(hint);
+                            }
+                        }
+                    }
+                    d.required = e.value.get("required").and_then(boolean).unwrap_or(true);
+                    d.restart = e.value.get("restart").and_then(boolean).unwrap_or(false);
+                    d
+                })
+                .collect(),
+            Value::Scalar(_) => Vec::new(),
+        }
+    }
+
+    fn ports(&mut self, name: &str, node: Option<&Node>) -> Vec<Port> {
+        let mut ports = Vec::new();
+        for item in node.and_then(Node::as_seq).unwrap_or(&[]) {
+            let parsed = if item.as_map().is_some() {
+                long_port(item)
+            } else {
+                item.as_text().ok_or_else(|| "empty port".to_string()).and_then(|t| short_ports(t, item.pos))
+            };
+            match parsed {
+                Ok(mut found) => ports.append(&mut found),
+                Err(why) => {
+                    self.out.error(item.pos, format!("service `{name}`: invalid port: {why}")).hint =
+                        Some("ports look like `8080`, `80:8080`, `127.0.0.1:80:8080/udp` or {target, published, protocol}".into());
+                }
+            }
+        }
+        ports
+    }
+
+    fn volumes(&mut self, name: &str, node: Option<&Node>) -> Vec<Mount> {
+        let mut mounts = Vec::new();
+        for item in node.and_then(Node::as_seq).unwrap_or(&[]) {
+            let mount = if item.as_map().is_some() {
+                let kind = match item.get("type").and_then(Node::as_text).unwrap_or("volume") {
+                    "bind" => MountKind::Bind,
+                    "tmpfs" => MountKind::Tmpfs,
+                    _ => MountKind::Volume,
+                };
+                Mount {
+                    kind,
+                    source: item.get("source").and_then(Node::as_text).unwrap_or("").to_string(),
+                    target: item.get("target").and_then(Node::as_text).unwrap_or("").to_string(),
+                    read_only: item.get("read_only").and_then(boolean).unwrap_or(false),
+                    pos: item.pos,
+                }
+            } else {
+                let text = item.as_text().unwrap_or("");
+                let parts: Vec<&str> = text.split(':').collect();
+                let (source, target, options) = match parts.as_slice() {
+                    [target] => ("", *target, ""),
+                    [source, target] => (*source, *target, ""),
+                    [source, target, options] => (*source, *target, *options),
+                    _ => {
+                        self.out.error(item.pos, format!("service `{name}`: invalid volume `{text}`")).hint =
+                            Some("volumes look like `name:/path`, `./dir:/path:ro` or `/path`".into());
+                        continue;
+                    }
+                };
+                let bind = source.starts_with(['.', '/', '~']);
+                Mount {
+                    kind: if bind { MountKind::Bind } else { MountKind::Volume },
+                    source: source.to_string(),
+                    target: target.to_string(),
+                    read_only: options.split(',').any(|o| o == "ro"),
+                    pos: item.pos,
+                }
+            };
+            if mount.kind == MountKind::Bind && mount.source.starts_with('.') {
+                let source = self.input.dir.join(&mount.source);
+                mounts.push(Mount { source: source.display().to_string(), ..mount });
+            } else {
+                mounts.push(mount);
+            }
+        }
+        mounts
+    }
+
+    fn build(&mut self, node: &Node) -> Build {
+        let (context, dockerfile, args, target) = match node.as_text() {
+            Some(context) => (context.to_string(), None, BTreeMap::new(), None),
+            None => (
+                node.get("context").and_then(Node::as_text).unwrap_or(".").to_string(),
+                node.get("dockerfile").and_then(Node::as_text).map(str::to_string),
+                key_values(node.get("args")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
+                node.get("target").and_then(Node::as_text).map(str::to_string),
+            ),
+        };
+        let context = match resolve_inside(self.input.dir, &context) {
+            Ok(path) => path,
+            Err(why) => {
+                self.out.error(node.pos, format!("build context: {why}")).hint =
+                    Some("keep the build context inside the stack directory".into());
+                PathBuf::from(context)
+            }
+        };
+        Build { context, dockerfile, args, target }
+    }
+
+    fn env_file(&mut self, name: &str, path: &str, pos: Pos, environment: &mut BTreeMap<String, Option<String>>) {
+        let resolved = match resolve_inside(self.input.dir, path) {
+            Ok(p) => p,
+            Err(why) => {
+                self.out.error(pos, format!("service `{name}`: env_file {why}"));
+                return;
+            }
+        };
+        match std::fs::read_to_string(&resolved) {
+            Ok(text) => match super::dotenv::parse(&text, &|_: &str| None::<String>) {
+                Ok(vars) => environment.extend(vars.into_iter().map(|(k, v)| (k, Some(v)))),
+                Err((line, why)) => {
+                    let file = self.sources.add(&resolved, text);
+                    self.out.error(Pos { file, line, col: 1 }, format!("env_file: {why}"));
+                }
+            },
+            Err(e) => {
+                self.out.error(pos, format!("service `{name}`: cannot read env_file `{path}`: {e}"));
+            }
+        }
+    }
+
+    fn rollout(&mut self, name: &str, node: &Node) -> Rollout {
+        let update = node.get("deploy").and_then(|d| d.get("update_config"));
+        let parallelism = update.and_then(|u| u.get("parallelism")).and_then(integer).unwrap_or(1) as u32;
+        let start_first = update.and_then(|u| u.get("order")).and_then(Node::as_text) == Some("start-first");
+        // Swarm semantics: stop-first replaces `parallelism` at a time; start-first surges them.
+        let mut rollout = Rollout {
+            max_surge: IntOrPercent::Int(if start_first { parallelism } else { 0 }),
+            max_unavailable: IntOrPercent::Int(if start_first { 0 } else { parallelism.max(1) }),
+            min_ready: update.and_then(|u| u.get("monitor")).and_then(duration).unwrap_or(Duration::from_secs(5)),
+            progress_deadline: Duration::from_secs(600),
+            auto_rollback: update.and_then(|u| u.get("failure_action")).and_then(Node::as_text) == Some("rollback"),
+            partition: 0,
+        };
+        if parallelism == 0 {
+            rollout.max_unavailable = IntOrPercent::Percent(100);
+        }
+        let Some(policy) = node.get("x-rollout") else { return rollout };
+        for entry in policy.as_map().unwrap_or(&[]) {
+            let value = &entry.value;
+            match entry.key.as_str() {
+                "max_surge" | "max_unavailable" => match int_or_percent(value) {
+                    Some(v) if entry.key == "max_surge" => rollout.max_surge = v,
+                    Some(v) => rollout.max_unavailable = v,
+                    None => {
+                        self.out.error(value.pos, format!("service `{name}`: x-rollout.{} must be a count or a percentage like `25%`", entry.key));
+                    }
+                },
+                "min_ready" | "progress_deadline" => match value.as_text().map(parse_duration) {
+                    Some(Ok(d)) if entry.key == "min_ready" => rollout.min_ready = d,
+                    Some(Ok(d)) => rollout.progress_deadline = d,
+                    _ => {
+                        self.out.error(value.pos, format!("service `{name}`: x-rollout.{} must be a duration such as `30s`", entry.key));
+                    }
+                },
+                "auto_rollback" => match boolean(value) {
+                    Some(b) => rollout.auto_rollback = b,
+                    None => {
+                        self.out.error(value.pos, format!("service `{name}`: x-rollout.auto_rollback must be true or false"));
+                    }
+                },
+                "partition" => match integer(value) {
+                    Some(n) if n >= 0 => rollout.partition = n as u32,
+                    _ => {
+                        self.out.error(value.pos, format!("service `{name}`: x-rollout.partition must be a non-negative integer"));
+                    }
+                },
+                other => {
+                    let known = ["max_surge", "max_unavailable", "min_ready", "progress_deadline", "auto_rollback", "partition"];
+                    let diagnostic = self.out.error(entry.key_pos, format!("service `{name}`: unknown key `{other}` in x-rollout"));
+                    diagnostic.hint = super::schema::did_you_mean(other, known).map(|s| format!("did you mean `{s}`?"));
+                }
+            }
+        }
+        if rollout.max_surge == IntOrPercent::Int(0) && matches!(rollout.max_unavailable, IntOrPercent::Int(0) | IntOrPercent::Percent(0)) {
+            self.out.error(policy.pos, format!("service `{name}`: max_surge and max_unavailable are both zero; a rollout could never progress")).hint =
+                Some("allow one extra replica (`max_surge: 1`) or one unavailable (`max_unavailable: 1`)".into());
+        }
+        rollout
+    }
+
+    fn file_object(&mut self, name: &str, node: &Node, secret: bool) -> FileObject {
+        let external = node.get("external").is_some_and(|e| boolean(e) != Some(false));
+        let mut object = FileObject {
+            external,
+            name: node.get("name").and_then(Node::as_text).map(str::to_string),
+            file: None,
+            content: Vec::new(),
+            hash: String::new(),
+        };
+        if let Some(file_node) = node.get("file") {
+            let relative = file_node.as_text().unwrap_or("");
+            match resolve_inside(self.input.dir, relative) {
+                Ok(path) => {
+                    object.content = self.read_object_file(&path, file_node.pos);
+                    object.file = Some(path);
+                }
+                Err(why) => {
+                    let kind = if secret { "secret" } else { "config" };
+                    self.out.error(file_node.pos, format!("{kind} `{name}`: {why}")).hint =
+                        Some("keep config and secret files inside the stack directory".into());
+                }
+            }
+        } else if let Some(content) = node.get("content").and_then(Node::as_text) {
+            object.content = content.as_bytes().to_vec();
+        } else if let Some(variable) = node.get("environment").and_then(Node::as_text) {
+            match std::env::var(variable) {
+                Ok(value) => object.content = value.into_bytes(),
+                Err(_) => {
+                    self.out.error(node.pos, format!("`{name}` reads environment variable `{variable}`, which is not set"));
+                }
+            }
+        } else if !external {
+            self.out.error(node.pos, format!("`{name}` needs `file`, `content`, `environment` or `external: true`"));
+        }
+        let mut hasher = Sha256::new();
+        if secret {
+            // Keyed by stack and name, so a secret's hash alone does not identify common values across stacks.
+            hasher.update(format!("swarmctl-secret\0{}\0{name}\0", self.input.name));
+        }
+        hasher.update(&object.content);
+        object.hash = format!("{:x}", hasher.finalize());
+        object
+    }
+
+    /// Reads a config or secret file; `*.hbs` files are rendered with the stack's values.
+    fn read_object_file(&mut self, path: &Path, pos: Pos) -> Vec<u8> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.out.error(pos, format!("cannot read `{}`: {e}", path.display()));
+                return Vec::new();
+            }
+        };
+        if path.extension().is_none_or(|e| e != "hbs") {
+            return bytes;
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let file = self.sources.add(path, text.clone());
+        match template::render(&text, file, self.input.template_context) {
+            Ok(rendered) => rendered.text.into_bytes(),
+            Err(diagnostics) => {
+                diagnostics.into_iter().for_each(|d| self.out.push(d));
+                Vec::new()
+            }
+        }
+    }
+}
+
+fn boolean(node: &Node) -> Option<bool> {
+    match node.as_scalar()?.typed() {
+        Typed::Bool(b) => Some(b),
+        Typed::Str("true") => Some(true),
+        Typed::Str("false") => Some(false),
+        _ => None,
+    }
+}
+
+fn integer(node: &Node) -> Option<i64> {
+    match node.as_scalar()?.typed() {
+        Typed::Int(n) => Some(n),
+        Typed::Str(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn number(node: &Node) -> Option<f64> {
+    match node.as_scalar()?.typed() {
+        Typed::Int(n) => Some(n as f64),
+        Typed::Float(f) => Some(f),
+        Typed::Str(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn duration(node: &Node) -> Option<Duration> {
+    parse_duration(node.as_text()?).ok()
+}
+
+fn size(node: &Node) -> Option<u64> {
+    match node.as_scalar()?.typed() {
+        Typed::Int(n) => u64::try_from(n).ok(),
+        _ => parse_size(node.as_text()?),
+    }
+}
+
+fn int_or_percent(node: &Node) -> Option<IntOrPercent> {
+    let text = node.as_text()?;
+    match text.strip_suffix('%') {
+        Some(percent) => percent.parse().ok().filter(|p| *p <= 100).map(IntOrPercent::Percent),
+        None => text.parse().ok().map(IntOrPercent::Int),
+    }
+}
+
+/// A string or list of strings; for lists of mappings, the value under `field`.
+fn string_list(node: Option<&Node>, field: &str) -> Vec<String> {
+    match node.map(|n| &n.value) {
+        Some(Value::Seq(items)) => items
+            .iter()
+            .filter_map(|i| i.as_text().or_else(|| i.get(field).and_then(Node::as_text)))
+            .map(str::to_string)
+            .collect(),
+        Some(Value::Scalar(_)) => node.and_then(Node::as_text).map(|s| vec![s.to_string()]).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// `KEY=VALUE` lists and mappings alike; `- KEY` / `KEY:` with no value gives `None`.
+fn key_values(node: Option<&Node>) -> BTreeMap<String, Option<String>> {
+    match node.map(|n| &n.value) {
+        Some(Value::Seq(items)) => items
+            .iter()
+            .filter_map(Node::as_text)
+            .map(|item| match item.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (item.to_string(), None),
+            })
+            .collect(),
+        Some(Value::Map(entries)) => entries
+            .iter()
+            .map(|e| (e.key.clone(), if e.value.is_null() { None } else { e.value.as_text().map(str::to_string) }))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// `command: a b` (split like a shell would, without expansion) or a list.
+fn command_line(node: &Node) -> Option<Vec<String>> {
+    match &node.value {
+        Value::Seq(items) => Some(items.iter().map(|i| i.as_text().unwrap_or("").to_string()).collect()),
+        Value::Scalar(_) => node.as_text().map(shell_words),
+        Value::Map(_) => None,
+    }
+}
+
+/// Splits like POSIX sh word splitting with quotes, no expansion (what compose does).
+fn shell_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                word.extend(chars.by_ref().take_while(|&c| c != '\''));
+            }
+            '"' => {
+                in_word = true;
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => word.extend(chars.next()),
+                        c => word.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                word.extend(chars.next());
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+fn networks(node: Option<&Node>) -> BTreeMap<String, Vec<String>> {
+    match node.map(|n| &n.value) {
+        Some(Value::Seq(items)) => items.iter().filter_map(Node::as_text).map(|n| (n.to_string(), Vec::new())).collect(),
+        Some(Value::Map(entries)) => entries.iter().map(|e| (e.key.clone(), string_list(e.value.get("aliases"), ""))).collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+fn file_mounts(node: Option<&Node>, default_dir: &str) -> Vec<FileMount> {
+    node.and_then(Node::as_seq)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|item| {
+            let source = item.as_text().or_else(|| item.get("source").and_then(Node::as_text))?.to_string();
+            let target = item.get("target").and_then(Node::as_text).map(str::to_string);
+            let target = match target {
+                Some(t) if t.starts_with('/') => t,
+                Some(t) => format!("{default_dir}{t}"),
+                None => format!("{default_dir}{source}"),
+            };
+            let mode = item.get("mode").and_then(|m| match m.as_scalar()?.typed() {
+                Typed::Int(n) => u32::try_from(n).ok(),
+                Typed::Str(s) => u32::from_str_radix(s.trim_start_matches("0o"), 8).ok(),
+                _ => None,
+            });
+            Some(FileMount {
+                source,
+                target,
+                uid: item.get("uid").and_then(Node::as_text).map(str::to_string),
+                gid: item.get("gid").and_then(Node::as_text).map(str::to_string),
+                mode,
+                pos: item.pos,
+            })
+        })
+        .collect()
+}
+
+fn healthcheck(node: &Node) -> Healthcheck {
+    let disabled = node.get("disable").and_then(boolean) == Some(true);
+    let test = node.get("test").map(|t| match &t.value {
+        Value::Seq(items) => items.iter().map(|i| i.as_text().unwrap_or("").to_string()).collect(),
+        _ => vec!["CMD-SHELL".to_string(), t.as_text().unwrap_or("").to_string()],
+    });
+    let test = test.filter(|t| !disabled && t.first().is_none_or(|first| first != "NONE"));
+    Healthcheck {
+        test,
+        interval: node.get("interval").and_then(duration),
+        timeout: node.get("timeout").and_then(duration),
+        start_period: node.get("start_period").and_then(duration),
+        retries: node.get("retries").and_then(integer).map(|n| n.max(0) as u32),
+    }
+}
+
+fn resources(deploy: Option<&Node>, service: &Node) -> Resources {
+    let limits = deploy.and_then(|d| d.get("resources")).and_then(|r| r.get("limits"));
+    let reservations = deploy.and_then(|d| d.get("resources")).and_then(|r| r.get("reservations"));
+    Resources {
+        cpus: limits.and_then(|l| l.get("cpus")).or_else(|| service.get("cpus")).and_then(number),
+        memory: limits.and_then(|l| l.get("memory")).or_else(|| service.get("mem_limit")).and_then(size),
+        pids: limits.and_then(|l| l.get("pids")).or_else(|| service.get("pids_limit")).and_then(integer),
+        reserve_cpus: reservations.and_then(|r| r.get("cpus")).and_then(number),
+        reserve_memory: reservations.and_then(|r| r.get("memory")).or_else(|| service.get("mem_reservation")).and_then(size),
+    }
+}
+
+fn placement(deploy: Option<&Node>) -> Placement {
+    let placement = deploy.and_then(|d| d.get("placement"));
+    Placement {
+        constraints: string_list(placement.and_then(|p| p.get("constraints")), ""),
+        spread: string_list(placement.and_then(|p| p.get("preferences")), "spread"),
+        max_replicas_per_node: placement.and_then(|p| p.get("max_replicas_per_node")).and_then(integer).map(|n| n.max(0) as u32),
+    }
+}
+
+fn network(node: &Node) -> Network {
+    Network {
+        name: node.get("name").and_then(Node::as_text).map(str::to_string),
+        driver: node.get("driver").and_then(Node::as_text).map(str::to_string),
+        external: node.get("external").is_some_and(|e| boolean(e) != Some(false)),
+        internal: node.get("internal").and_then(boolean).unwrap_or(false),
+        attachable: node.get("attachable").and_then(boolean).unwrap_or(false),
+        driver_opts: key_values(node.get("driver_opts")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
+        subnets: node
+            .get("ipam")
+            .and_then(|i| i.get("config"))
+            .and_then(Node::as_seq)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|c| c.get("subnet").and_then(Node::as_text).map(str::to_string))
+            .collect(),
+        labels: key_values(node.get("labels")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
+    }
+}
+
+fn volume(node: &Node) -> Volume {
+    Volume {
+        name: node.get("name").and_then(Node::as_text).map(str::to_string),
+        driver: node.get("driver").and_then(Node::as_text).map(str::to_string),
+        external: node.get("external").is_some_and(|e| boolean(e) != Some(false)),
+        driver_opts: key_values(node.get("driver_opts")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
+        labels: key_values(node.get("labels")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
+    }
+}
+
+fn long_port(node: &Node) -> Result<Vec<Port>, String> {
+    let target = node.get("target").and_then(integer).ok_or("`target` is required")?;
+    let published = match node.get("published").and_then(Node::as_text) {
+        Some(p) => Some(p.parse::<u16>().map_err(|_| format!("published port `{p}` is not a port number"))?),
+        None => None,
+    };
+    Ok(vec![Port {
+        target: u16::try_from(target).map_err(|_| format!("{target} is not a port number"))?,
+        published,
+        host_ip: node.get("host_ip").and_then(Node::as_text).map(str::to_string),
+        protocol: node.get("protocol").and_then(Node::as_text).unwrap_or("tcp").to_string(),
+        ephemeral: false,
+        pos: node.pos,
+    }])
+}
+
+/// `8080`, `80:8080`, `127.0.0.1:80:8080`, `127.0.0.1::8080`, `8000-8002:9000-9002/udp`.
+fn short_ports(text: &str, pos: Pos) -> Result<Vec<Port>, String> {
+    let (body, protocol) = text.split_once('/').unwrap_or((text, "tcp"));
+    if !matches!(protocol, "tcp" | "udp" | "sctp") {
+        return Err(format!("unknown protocol `{protocol}`"));
+    }
+    let parts: Vec<&str> = body.rsplitn(3, ':').collect();
+    let (host_ip, published, target) = match parts.as_slice() {
+        [target] => (None, None, *target),
+        [target, published] => (None, Some(*published), *target),
+        [target, published, ip] => (Some(ip.trim_matches(['[', ']']).to_string()), Some(*published).filter(|p| !p.is_empty()), *target),
+        _ => return Err(format!("`{text}`")),
+    };
+    let targets = port_range(target)?;
+    let published_ports = match published {
+        Some(p) => port_range(p)?.into_iter().map(Some).collect(),
+        None => vec![None; targets.len()],
+    };
+    if published_ports.len() != targets.len() {
+        return Err(format!("`{text}`: the published and target ranges differ in length"));
+    }
+    Ok(targets
+        .into_iter()
+        .zip(published_ports)
+        .map(|(target, published)| Port {
+            target,
+            published,
+            host_ip: host_ip.clone(),
+            protocol: protocol.to_string(),
+            ephemeral: published.is_none() && text.contains(':'),
+            pos,
+        })
+        .collect())
+}
+
+fn port_range(text: &str) -> Result<Vec<u16>, String> {
+    let parse = |p: &str| p.parse::<u16>().map_err(|_| format!("`{p}` is not a port number"));
+    match text.split_once('-') {
+        Some((low, high)) => {
+            let (low, high) = (parse(low)?, parse(high)?);
+            if low > high || high - low > 1000 {
+                return Err(format!("`{text}` is not a range of at most 1000 ports"));
+            }
+            Ok((low..=high).collect())
+        }
+        None => Ok(vec![parse(text)?]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::source::FileId;
+
+    const POS: Pos = Pos { file: FileId(0), line: 1, col: 1 };
+
+    #[test]
+    fn short_port_syntaxes() {
+        let p = short_ports("127.0.0.1:8080:80/udp", POS).unwrap();
+        assert_eq!((p[0].host_ip.as_deref(), p[0].published, p[0].target, p[0].protocol.as_str()), (Some("127.0.0.1"), Some(8080), 80, "udp"));
+        let p = short_ports("80", POS).unwrap();
+        assert_eq!((p[0].published, p[0].target), (None, 80));
+        let p = short_ports("9000-9001:8000-8001", POS).unwrap();
+        assert_eq!(p.iter().map(|p| (p.published, p.target)).collect::<Vec<_>>(), vec![(Some(9000), 8000), (Some(9001), 8001)]);
+        assert!(short_ports("80:http", POS).is_err());
+        assert!(short_ports("80/xyz", POS).is_err());
+    }
+
+    #[test]
+    fn command_strings_split_like_a_shell() {
+        assert_eq!(shell_words(r#"sh -c "echo 'a b'" x\ y"#), vec!["sh", "-c", "echo 'a b'", "x y"]);
+    }
+}

@@ -1,0 +1,277 @@
+//! The validated stack: what the planner reads. Plain data with defaults resolved; every field
+//! here has been checked, so consumers never re-validate. Maps are sorted for determinism.
+
+use super::source::Pos;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stack {
+    pub name: String,
+    /// The stack directory; relative paths were resolved against it.
+    #[serde(skip)]
+    pub dir: PathBuf,
+    /// Active services (profiles applied).
+    pub services: BTreeMap<String, Service>,
+    /// Services left out because none of their profiles is active.
+    pub inactive: BTreeSet<String>,
+    pub networks: BTreeMap<String, Network>,
+    pub volumes: BTreeMap<String, Volume>,
+    pub configs: BTreeMap<String, FileObject>,
+    pub secrets: BTreeMap<String, FileObject>,
+    /// Layer folders in order, with the services each holds.
+    pub layers: Vec<(String, Vec<String>)>,
+}
+
+/// How replicas relate to each other (Kubernetes' workload kinds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Interchangeable replicas.
+    Deployment,
+    /// Ordinals `name-0..n-1`, a volume per ordinal, ordered start, updates from the top ordinal.
+    Statefulset,
+    /// One per node.
+    Daemonset,
+    /// Runs to completion.
+    Job,
+}
+
+impl Kind {
+    pub fn parse(text: &str) -> Option<Kind> {
+        Some(match text {
+            "deployment" => Kind::Deployment,
+            "statefulset" => Kind::Statefulset,
+            "daemonset" => Kind::Daemonset,
+            "job" => Kind::Job,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    ServiceStarted,
+    ServiceHealthy,
+    ServiceCompletedSuccessfully,
+}
+
+impl Condition {
+    pub fn parse(text: &str) -> Option<Condition> {
+        Some(match text {
+            "service_started" => Condition::ServiceStarted,
+            "service_healthy" => Condition::ServiceHealthy,
+            "service_completed_successfully" => Condition::ServiceCompletedSuccessfully,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::ServiceStarted => "service_started",
+            Condition::ServiceHealthy => "service_healthy",
+            Condition::ServiceCompletedSuccessfully => "service_completed_successfully",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dependency {
+    pub service: String,
+    pub condition: Condition,
+    pub required: bool,
+    /// Restart this service when the dependency is replaced.
+    pub restart: bool,
+    /// Implied by layer order rather than written.
+    pub implicit: bool,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Service {
+    pub name: String,
+    #[serde(skip)]
+    pub pos: Pos,
+    pub kind: Kind,
+    pub replicas: u32,
+    pub image: Option<String>,
+    pub build: Option<Build>,
+    pub pull_policy: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    /// `None` means "take it from the environment of the deployer" (compose's `- KEY` form).
+    pub environment: BTreeMap<String, Option<String>>,
+    pub labels: BTreeMap<String, String>,
+    pub depends_on: Vec<Dependency>,
+    pub layer: Option<String>,
+    pub ports: Vec<Port>,
+    pub volumes: Vec<Mount>,
+    /// Networks joined, with extra aliases; empty with `network_mode`.
+    pub networks: BTreeMap<String, Vec<String>>,
+    pub network_mode: Option<String>,
+    pub configs: Vec<FileMount>,
+    pub secrets: Vec<FileMount>,
+    pub healthcheck: Option<Healthcheck>,
+    pub restart: Option<String>,
+    pub stop_signal: Option<String>,
+    pub stop_grace_period: Option<Duration>,
+    pub container_name: Option<String>,
+    pub hostname: Option<String>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    pub profiles: Vec<String>,
+    pub resources: Resources,
+    pub placement: Placement,
+    pub rollout: Rollout,
+    /// Where keys were written (`container_name`, `environment.KEY`), for diagnostics.
+    #[serde(skip)]
+    pub positions: BTreeMap<String, Pos>,
+    /// Other engine settings passed through as written (cap_add, sysctls, ulimits, …).
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Build {
+    pub context: PathBuf,
+    pub dockerfile: Option<String>,
+    pub args: BTreeMap<String, String>,
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Port {
+    pub target: u16,
+    /// `None`: not published on the host (or an ephemeral host port when `ephemeral`).
+    pub published: Option<u16>,
+    pub host_ip: Option<String>,
+    pub protocol: String,
+    /// Published to a random host port (`"8080"` short syntax).
+    pub ephemeral: bool,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    Volume,
+    Bind,
+    Tmpfs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    pub kind: MountKind,
+    /// Volume name (stack-level key), host path, or empty for anonymous volumes and tmpfs.
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileMount {
+    pub source: String,
+    pub target: String,
+    pub uid: Option<String>,
+    pub gid: Option<String>,
+    pub mode: Option<u32>,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Healthcheck {
+    /// `["CMD", …]`, `["CMD-SHELL", "…"]`; `None` when disabled.
+    pub test: Option<Vec<String>>,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub start_period: Option<Duration>,
+    pub retries: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Resources {
+    pub cpus: Option<f64>,
+    pub memory: Option<u64>,
+    pub pids: Option<i64>,
+    pub reserve_cpus: Option<f64>,
+    pub reserve_memory: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Placement {
+    pub constraints: Vec<String>,
+    pub spread: Vec<String>,
+    pub max_replicas_per_node: Option<u32>,
+}
+
+/// An int or a percentage of replicas (`1`, `25%`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum IntOrPercent {
+    Int(u32),
+    Percent(u32),
+}
+
+/// Kubernetes rollout policy (`x-rollout`), or compose's `update_config` with Swarm defaults.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rollout {
+    pub max_surge: IntOrPercent,
+    pub max_unavailable: IntOrPercent,
+    pub min_ready: Duration,
+    pub progress_deadline: Duration,
+    pub auto_rollback: bool,
+    /// StatefulSet: ordinals below this are not updated.
+    pub partition: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Network {
+    pub name: Option<String>,
+    pub driver: Option<String>,
+    pub external: bool,
+    pub internal: bool,
+    pub attachable: bool,
+    pub driver_opts: BTreeMap<String, String>,
+    pub subnets: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Volume {
+    pub name: Option<String>,
+    pub driver: Option<String>,
+    pub external: bool,
+    pub driver_opts: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A config or secret. The content of secrets never leaves this struct except into a container.
+#[derive(Clone, PartialEq, Serialize)]
+pub struct FileObject {
+    pub external: bool,
+    pub name: Option<String>,
+    /// The file it was read from (for messages).
+    pub file: Option<PathBuf>,
+    #[serde(skip)]
+    pub content: Vec<u8>,
+    /// sha256 of the content; for secrets keyed with the stack name, so equal secrets in two
+    /// stacks do not reveal each other by hash.
+    pub hash: String,
+}
+
+impl std::fmt::Debug for FileObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileObject")
+            .field("external", &self.external)
+            .field("file", &self.file)
+            .field("content", &format_args!("<{} bytes>", self.content.len()))
+            .field("hash", &self.hash)
+            .finish()
+    }
+}

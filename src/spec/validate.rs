@@ -1,0 +1,92 @@
+//! Checks that need the whole stack: references between services and resources, conditions that
+//! cannot be met, settings that contradict each other. Everything found is reported together.
+
+use super::model::{Condition, Kind, MountKind, Stack};
+use super::schema::did_you_mean;
+use crate::diagnostics::Diagnostics;
+
+/// Environment keys that usually hold credentials.
+const SECRET_WORDS: [&str; 6] = ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "PRIVATE_KEY"];
+
+pub fn validate(stack: &Stack, out: &mut Diagnostics) {
+    for (name, service) in &stack.services {
+        let at = |key: &str| service.positions.get(key).copied().unwrap_or(service.pos);
+        if service.image.is_none() && service.build.is_none() {
+            out.error(service.pos, format!("service `{name}` has neither `image` nor `build`")).hint =
+                Some("add `image: name:tag`, or `build: ./dir` with a Dockerfile".into());
+        }
+        for dependency in &service.depends_on {
+            let target = &dependency.service;
+            if target == name {
+                out.error(dependency.pos, format!("service `{name}` depends on itself")).hint = Some("remove this entry".into());
+            } else if stack.inactive.contains(target) {
+                if dependency.required {
+                    out.error(dependency.pos, format!("service `{name}` depends on `{target}`, which is not active: none of its profiles is enabled")).hint =
+                        Some(format!("enable its profile with `--profile …`, or mark the dependency `required: false`"));
+                }
+            } else if let Some(dependency_service) = stack.services.get(target) {
+                let has_healthcheck = dependency_service.healthcheck.as_ref().is_some_and(|h| h.test.is_some());
+                if dependency.condition == Condition::ServiceHealthy && !has_healthcheck {
+                    out.error(dependency.pos, format!("service `{name}` waits for `{target}` to be healthy, but `{target}` has no healthcheck")).hint =
+                        Some(format!("add a `healthcheck:` to `{target}`, or use `condition: service_started`"));
+                }
+                if dependency.condition == Condition::ServiceCompletedSuccessfully && dependency_service.replicas > 1 {
+                    out.warning(dependency.pos, format!("service `{name}` waits for job `{target}` to complete, and it has {} replicas", dependency_service.replicas));
+                }
+            } else {
+                let known = stack.services.keys().map(String::as_str);
+                let diagnostic = out.error(dependency.pos, format!("service `{name}` depends on unknown service `{target}`"));
+                diagnostic.label = Some("not a service of this stack".into());
+                diagnostic.hint = Some(match did_you_mean(target, known) {
+                    Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                    None => format!("defined services: {}", stack.services.keys().cloned().collect::<Vec<_>>().join(", ")),
+                });
+            }
+        }
+        if service.container_name.is_some() && service.replicas > 1 {
+            out.error(at("container_name"), format!("service `{name}` sets `container_name` and has {} replicas; container names are unique", service.replicas)).hint =
+                Some("remove `container_name` (swarmctl names containers `<stack>-<service>-<n>`), or use one replica".into());
+        }
+        if service.replicas > 1 && service.kind != Kind::Daemonset {
+            for port in service.ports.iter().filter(|p| p.published.is_some()) {
+                out.warning(port.pos, format!("service `{name}` publishes host port {} and has {} replicas: on one host only one replica can bind it", port.published.unwrap_or(0), service.replicas));
+            }
+        }
+        for network in service.networks.keys() {
+            if network != "default" && !stack.networks.contains_key(network) {
+                undefined(out, service.pos, name, "network", network, stack.networks.keys());
+            }
+        }
+        for mount in service.volumes.iter().filter(|m| m.kind == MountKind::Volume && !m.source.is_empty()) {
+            if !stack.volumes.contains_key(&mount.source) {
+                undefined(out, mount.pos, name, "volume", &mount.source, stack.volumes.keys());
+            }
+        }
+        for config in &service.configs {
+            if !stack.configs.contains_key(&config.source) {
+                undefined(out, config.pos, name, "config", &config.source, stack.configs.keys());
+            }
+        }
+        for secret in &service.secrets {
+            if !stack.secrets.contains_key(&secret.source) {
+                undefined(out, secret.pos, name, "secret", &secret.source, stack.secrets.keys());
+            }
+        }
+        for (key, value) in &service.environment {
+            let upper = key.to_ascii_uppercase();
+            let literal = value.as_deref().is_some_and(|v| !v.is_empty());
+            if literal && !upper.ends_with("_FILE") && SECRET_WORDS.iter().any(|w| upper.contains(w)) {
+                out.warning(at(&format!("environment.{key}")), format!("service `{name}`: `{key}` looks like a secret written into `environment`")).hint =
+                    Some(format!("use a secret (`secrets:` + `{key}_FILE=/run/secrets/…`) so it stays out of `docker inspect`"));
+            }
+        }
+    }
+}
+
+fn undefined<'a>(out: &mut Diagnostics, pos: super::source::Pos, service: &str, kind: &str, name: &str, known: impl Iterator<Item = &'a String> + Clone) {
+    let diagnostic = out.error(pos, format!("service `{service}` uses undefined {kind} `{name}`"));
+    diagnostic.hint = Some(match did_you_mean(name, known.clone().map(String::as_str)) {
+        Some(suggestion) => format!("did you mean `{suggestion}`?"),
+        None => format!("declare it under the top-level `{kind}s:` key"),
+    });
+}

@@ -1,0 +1,435 @@
+//! YAML as a tree of positioned nodes — the only module that parses YAML text.
+//!
+//! serde_yaml reports positions only for syntax errors, and semantic errors ("unknown service on
+//! line 7") need every value's position. saphyr-parser emits span-carrying events (and handles
+//! anchors and tags, which real compose files use everywhere: `x-common: &c`), so we build our own
+//! tree from its events. That also puts the safety budgets here, where they belong: alias
+//! expansion (billion laughs), nesting depth and input size are all bounded, and `<<` merge keys
+//! and duplicate keys are handled with exact positions.
+
+use super::source::{FileId, LineMap, Pos};
+use crate::diagnostics::Diagnostic;
+use saphyr_parser::{Event, Parser, ScalarStyle};
+use std::collections::HashMap;
+
+/// Bounds that keep hostile input cheap to refuse.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_bytes: usize,
+    pub max_depth: usize,
+    /// Nodes in the tree after alias expansion.
+    pub max_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_bytes: 16 << 20, max_depth: 128, max_nodes: 1_000_000 }
+    }
+}
+
+/// A value with the position it was written at, and its tag (`!reset`, `!override`) if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub pos: Pos,
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Scalar(Scalar),
+    Seq(Vec<Node>),
+    Map(Vec<Entry>),
+}
+
+/// A scalar's text; `plain` scalars are typed by the YAML core schema, quoted ones are strings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scalar {
+    pub text: String,
+    pub plain: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub key: String,
+    pub key_pos: Pos,
+    pub value: Node,
+}
+
+/// What a scalar means under the YAML core schema.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Typed<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'a str),
+}
+
+impl Scalar {
+    pub fn typed(&self) -> Typed<'_> {
+        if !self.plain {
+            return Typed::Str(&self.text);
+        }
+        let t = self.text.as_str();
+        match t {
+            "" | "~" | "null" | "Null" | "NULL" => return Typed::Null,
+            "true" | "True" | "TRUE" => return Typed::Bool(true),
+            "false" | "False" | "FALSE" => return Typed::Bool(false),
+            ".inf" | "+.inf" | ".Inf" | "+.Inf" => return Typed::Float(f64::INFINITY),
+            "-.inf" | "-.Inf" => return Typed::Float(f64::NEG_INFINITY),
+            _ => {}
+        }
+        if let Some(hex) = t.strip_prefix("0x") {
+            if let Ok(n) = i64::from_str_radix(hex, 16) {
+                return Typed::Int(n);
+            }
+        }
+        if let Some(oct) = t.strip_prefix("0o") {
+            if let Ok(n) = i64::from_str_radix(oct, 8) {
+                return Typed::Int(n);
+            }
+        }
+        let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            if let Ok(n) = t.parse::<i64>() {
+                return Typed::Int(n);
+            }
+        }
+        if looks_like_float(t) {
+            if let Ok(f) = t.parse::<f64>() {
+                return Typed::Float(f);
+            }
+        }
+        Typed::Str(t)
+    }
+}
+
+fn looks_like_float(t: &str) -> bool {
+    let body = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let mantissa = body.split(['e', 'E']).next().unwrap_or("");
+    !mantissa.is_empty()
+        && mantissa != "."
+        && mantissa.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && mantissa.bytes().filter(|&b| b == b'.').count() <= 1
+        && body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+}
+
+impl Node {
+    pub fn scalar(text: impl Into<String>, pos: Pos) -> Node {
+        Node { value: Value::Scalar(Scalar { text: text.into(), plain: false }), pos, tag: None }
+    }
+
+    pub fn as_map(&self) -> Option<&[Entry]> {
+        match &self.value {
+            Value::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.value {
+            Value::Seq(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn as_scalar(&self) -> Option<&Scalar> {
+        match &self.value {
+            Value::Scalar(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The scalar's text whatever its type (`80` and `"80"` both give "80"); None for null and collections.
+    pub fn as_text(&self) -> Option<&str> {
+        match self.as_scalar()?.typed() {
+            Typed::Null => None,
+            _ => self.as_scalar().map(|s| s.text.as_str()),
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.as_scalar().map(Scalar::typed), Some(Typed::Null))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?.iter().find(|e| e.key == key).map(|e| &e.value)
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match &self.value {
+            Value::Scalar(s) => match s.typed() {
+                Typed::Null => "null",
+                Typed::Bool(_) => "a boolean",
+                Typed::Int(_) => "an integer",
+                Typed::Float(_) => "a number",
+                Typed::Str(_) => "a string",
+            },
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tag.as_deref() == Some(tag)
+    }
+
+    /// The value as JSON, scalars typed by the core schema.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.value {
+            Value::Scalar(s) => match s.typed() {
+                Typed::Null => J::Null,
+                Typed::Bool(b) => J::Bool(b),
+                Typed::Int(i) => J::from(i),
+                Typed::Float(f) => serde_json::Number::from_f64(f).map_or_else(|| J::String(s.text.clone()), J::Number),
+                Typed::Str(t) => J::String(t.to_string()),
+            },
+            Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => J::Object(entries.iter().map(|e| (e.key.clone(), e.value.to_json())).collect()),
+        }
+    }
+
+    /// Counts nodes, for the alias-expansion budget.
+    fn size(&self) -> usize {
+        match &self.value {
+            Value::Scalar(_) => 1,
+            Value::Seq(items) => 1 + items.iter().map(Node::size).sum::<usize>(),
+            Value::Map(entries) => 1 + entries.iter().map(|e| 1 + e.value.size()).sum::<usize>(),
+        }
+    }
+}
+
+/// A collection being built, one per nesting level.
+enum Frame {
+    Seq { node: Node, anchor: usize, items: Vec<Node> },
+    Map { node: Node, anchor: usize, entries: Vec<Entry>, key: Option<(String, Pos, bool)>, merges: Vec<Node> },
+}
+
+/// Parses one YAML document. `Ok(None)` for an empty file. Positions pass through `lines`.
+pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Result<Option<Node>, Diagnostic> {
+    let at = |line: usize, col: usize| {
+        let (line, col) = lines.map(line as u32, col as u32 + 1);
+        Pos { file, line, col }
+    };
+    if text.len() > limits.max_bytes {
+        return Err(Diagnostic::error(at(1, 0), format!("file is {} bytes, over the {} byte limit", text.len(), limits.max_bytes))
+            .with_hint("split the stack into several files, or remove generated content"));
+    }
+    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut root: Option<Node> = None;
+    let mut nodes = 0usize;
+    let mut documents = 0;
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| {
+            Diagnostic::error(at(e.marker().line(), e.marker().col()), format!("invalid YAML: {}", e.info()))
+        })?;
+        let pos = at(span.start.line(), span.start.col());
+        let complete = match event {
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(Diagnostic::error(pos, "a stack file holds one YAML document; found a second `---`")
+                        .with_hint("move the second document into its own file"));
+                }
+                None
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix));
+                // Only an explicit string tag makes a plain scalar a string; `!reset` does not.
+                let plain = style == ScalarStyle::Plain && !tag.as_deref().is_some_and(|t| t.ends_with("str"));
+                let node = Node { value: Value::Scalar(Scalar { text: text.into_owned(), plain }), pos, tag };
+                Some((node, anchor))
+            }
+            Event::Alias(id) => {
+                let Some((node, size)) = anchors.get(&id) else {
+                    return Err(Diagnostic::error(pos, "alias refers to an unknown anchor"));
+                };
+                nodes += size;
+                if nodes > limits.max_nodes {
+                    return Err(alias_bomb(pos, limits));
+                }
+                let mut node = node.clone();
+                node.pos = pos;
+                Some((node, 0))
+            }
+            Event::SequenceStart(anchor, tag) => {
+                let node = Node { value: Value::Seq(Vec::new()), pos, tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)) };
+                stack.push(Frame::Seq { node, anchor, items: Vec::new() });
+                if stack.len() > limits.max_depth {
+                    return Err(too_deep(pos, limits));
+                }
+                None
+            }
+            Event::MappingStart(anchor, tag) => {
+                let node = Node { value: Value::Map(Vec::new()), pos, tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)) };
+                stack.push(Frame::Map { node, anchor, entries: Vec::new(), key: None, merges: Vec::new() });
+                if stack.len() > limits.max_depth {
+                    return Err(too_deep(pos, limits));
+                }
+                None
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq { mut node, anchor, items }) => {
+                    node.value = Value::Seq(items);
+                    Some((node, anchor))
+                }
+                _ => None,
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map { mut node, anchor, mut entries, merges, .. }) => {
+                    merge_keys(&mut entries, merges)?;
+                    node.value = Value::Map(entries);
+                    Some((node, anchor))
+                }
+                _ => None,
+            },
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
+        };
+        let Some((node, anchor)) = complete else { continue };
+        nodes += 1;
+        if nodes > limits.max_nodes {
+            return Err(alias_bomb(pos, limits));
+        }
+        if anchor != 0 {
+            let size = node.size();
+            anchors.insert(anchor, (node.clone(), size));
+        }
+        match stack.last_mut() {
+            None => root = Some(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, key, merges, .. }) => match key.take() {
+                None => {
+                    let Value::Scalar(scalar) = &node.value else {
+                        return Err(Diagnostic::error(node.pos, format!("a mapping key must be a string, not {}", node.kind_name())));
+                    };
+                    *key = Some((scalar.text.clone(), node.pos, scalar.plain));
+                }
+                Some((name, key_pos, plain)) => {
+                    if name == "<<" && plain {
+                        merges.push(node);
+                    } else if let Some(first) = entries.iter().find(|e| e.key == name) {
+                        return Err(Diagnostic::error(key_pos, format!("duplicate key `{name}`"))
+                            .with_label("defined again here")
+                            .with_hint(format!("`{name}` is first defined at line {}; keep one of them", first.key_pos.line)));
+                    } else {
+                        entries.push(Entry { key: name, key_pos, value: node });
+                    }
+                }
+            },
+        }
+    }
+    Ok(root)
+}
+
+/// `<<: *base` / `<<: [*a, *b]`: keys written in the mapping win, then earlier sources.
+fn merge_keys(entries: &mut Vec<Entry>, merges: Vec<Node>) -> Result<(), Diagnostic> {
+    for source in merges {
+        let sources: Vec<Node> = match source.value {
+            Value::Seq(items) => items,
+            Value::Map(_) => vec![source],
+            _ => return Err(Diagnostic::error(source.pos, "`<<` merges a mapping or a list of mappings")),
+        };
+        for merged in sources {
+            let Value::Map(merged_entries) = merged.value else {
+                return Err(Diagnostic::error(merged.pos, "`<<` merges a mapping or a list of mappings"));
+            };
+            for entry in merged_entries {
+                if !entries.iter().any(|e| e.key == entry.key) {
+                    entries.push(entry);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn alias_bomb(pos: Pos, limits: &Limits) -> Diagnostic {
+    Diagnostic::error(pos, format!("YAML aliases expand to more than {} values", limits.max_nodes))
+        .with_hint("this looks like an alias bomb (\"billion laughs\"); expand fewer aliases")
+}
+
+fn too_deep(pos: Pos, limits: &Limits) -> Diagnostic {
+    Diagnostic::error(pos, format!("YAML nested deeper than {} levels", limits.max_depth))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(text: &str) -> Result<Option<Node>, Diagnostic> {
+        parse(text, FileId(0), &LineMap::identity(), &Limits::default())
+    }
+
+    #[test]
+    fn every_value_knows_its_line_and_column() {
+        let root = tree("services:\n  web:\n    image: nginx\n").unwrap().unwrap();
+        let image = root.get("services").unwrap().get("web").unwrap().get("image").unwrap();
+        assert_eq!((image.pos.line, image.pos.col), (3, 12));
+        assert_eq!(image.as_text(), Some("nginx"));
+    }
+
+    #[test]
+    fn duplicate_key_points_at_the_duplicate() {
+        let err = tree("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(err.pos.map(|p| (p.line, p.col)), Some((3, 1)));
+        assert!(err.message.contains("duplicate key `a`"));
+    }
+
+    #[test]
+    fn merge_keys_fill_in_what_the_mapping_does_not_say() {
+        let root = tree("x: &base {image: a, restart: always}\ny:\n  <<: *base\n  image: b\n").unwrap().unwrap();
+        let y = root.get("y").unwrap();
+        assert_eq!(y.get("image").unwrap().as_text(), Some("b"));
+        assert_eq!(y.get("restart").unwrap().as_text(), Some("always"));
+    }
+
+    #[test]
+    fn billion_laughs_is_refused_quickly() {
+        let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let started = std::time::Instant::now();
+        let err = tree(&text).unwrap_err();
+        assert!(err.message.contains("aliases expand"), "{}", err.message);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let text = "[".repeat(10_000) + &"]".repeat(10_000);
+        let err = tree(&text).unwrap_err();
+        assert!(err.message.contains("nested deeper") || err.message.contains("recursion limit"), "{}", err.message);
+    }
+
+    #[test]
+    fn plain_scalars_follow_the_core_schema_and_quoted_ones_stay_strings() {
+        let root = tree("a: 4\nb: '4'\nc: true\nd: ~\ne: 1.5\nf: 0x1F\ng: 1e3\nh: 1.2.3\n").unwrap().unwrap();
+        let typed = |k: &str| root.get(k).unwrap().as_scalar().unwrap().typed().clone();
+        assert_eq!(typed("a"), Typed::Int(4));
+        assert_eq!(typed("b"), Typed::Str("4"));
+        assert_eq!(typed("c"), Typed::Bool(true));
+        assert_eq!(typed("d"), Typed::Null);
+        assert_eq!(typed("e"), Typed::Float(1.5));
+        assert_eq!(typed("f"), Typed::Int(31));
+        assert_eq!(typed("g"), Typed::Float(1000.0));
+        assert_eq!(typed("h"), Typed::Str("1.2.3"));
+    }
+
+    #[test]
+    fn tags_are_kept_for_reset_and_override() {
+        let root = tree("ports: !reset []\n").unwrap().unwrap();
+        assert!(root.get("ports").unwrap().has_tag("!reset"));
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let err = tree("a:\n  b: [1, 2\n").unwrap_err();
+        assert!(err.pos.is_some());
+        assert!(err.message.starts_with("invalid YAML"));
+    }
+}
