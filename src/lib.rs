@@ -16,4 +16,7 @@
 pub mod diagnostics;
 pub mod engine;
 pub mod graph;
+pub mod apply;
+pub mod plan;
 pub mod spec;
+pub mod store;

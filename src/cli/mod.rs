@@ -1,6 +1,7 @@
 //! The command line: clap definitions, and one small function per command that turns arguments
 //! into options, calls the library, and prints. All printing happens here.
 
+mod deploy;
 mod inspect;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -56,6 +57,48 @@ enum Command {
         #[arg(long, short, value_enum, default_value = "text")]
         format: GraphFormat,
     },
+    /// Show what deploy would change; changes nothing.
+    Plan {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        engine: deploy::EngineArgs,
+        #[command(flatten)]
+        deploy: deploy::DeployArgs,
+    },
+    /// Plan, apply in dependency order, wait until converged; exit 0 only if it converged.
+    Deploy {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        engine: deploy::EngineArgs,
+        #[command(flatten)]
+        deploy: deploy::DeployArgs,
+    },
+    /// Services, replicas, health and per-container state.
+    Status {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        engine: deploy::EngineArgs,
+    },
+    /// Revisions deployed so far.
+    History {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        engine: deploy::EngineArgs,
+    },
+    /// Remove the stack's containers and networks (and volumes with --volumes).
+    Down {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        engine: deploy::EngineArgs,
+        /// Also delete the stack's volumes (data is lost).
+        #[arg(long)]
+        volumes: bool,
+    },
 }
 
 /// How a stack is named on the command line; every command that reads a stack takes these.
@@ -108,7 +151,19 @@ enum GraphFormat {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Engine.into();
+        }
+    };
     let exit = match cli.command {
+        Command::Plan { stack, engine, deploy } => runtime.block_on(deploy::plan(&stack, &engine, &deploy)),
+        Command::Deploy { stack, engine, deploy } => runtime.block_on(deploy::deploy(&stack, &engine, &deploy)),
+        Command::Status { stack, engine } => runtime.block_on(deploy::status(&stack, &engine)),
+        Command::History { stack, engine } => runtime.block_on(deploy::history(&stack, &engine)),
+        Command::Down { stack, engine, volumes } => runtime.block_on(deploy::down(&stack, &engine, volumes)),
         Command::Validate(stack) => inspect::validate(&stack),
         Command::Render { stack, output } => inspect::render(&stack, matches!(output, RenderFormat::Json)),
         Command::Graph { stack, format } => inspect::graph(&stack, match format {

@@ -1,0 +1,368 @@
+//! Commands that talk to the engine: `plan`, `deploy`, `status`, `history`, `down`.
+
+use super::inspect::load;
+use super::{Exit, StackArgs};
+use std::io::IsTerminal;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use swarmctl::apply::{self, ApplyOptions, ApplyReport, Progress, StepOutcome};
+use swarmctl::engine::{self, ConnectOptions, Engine, ObservedState, LABEL_SERVICE};
+use swarmctl::plan::host::{self, PlanOptions};
+use swarmctl::plan::{Plan, Step};
+use swarmctl::spec::{render, Loaded};
+use swarmctl::store::{self, history, lock};
+
+/// Flags for reaching the engine, shared by every engine command.
+#[derive(Debug, clap::Args, Clone)]
+pub struct EngineArgs {
+    /// Where to deploy: `host` (containers) or `swarm`; default: detected.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub target: Target,
+    /// Allow plain TCP to a non-loopback DOCKER_HOST.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Print JSON instead of text.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    Auto,
+    Host,
+    Swarm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args, Clone)]
+pub struct DeployArgs {
+    /// Longest wait for a replica to be running, healthy or complete.
+    #[arg(long, default_value = "5m", value_parser = duration)]
+    pub timeout: Duration,
+    /// How long to wait for another deploy of this stack to finish.
+    #[arg(long, default_value = "0s", value_parser = duration)]
+    pub lock_timeout: Duration,
+    /// Concurrent engine calls.
+    #[arg(long, default_value_t = 8)]
+    pub parallel: usize,
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    swarmctl::spec::schema::parse_duration(text)
+}
+
+type Shared = Arc<dyn Engine>;
+
+async fn connect(args: &EngineArgs) -> Result<(Shared, String), Exit> {
+    let mut options = ConnectOptions::from_environment(|name| std::env::var(name).ok());
+    options.insecure = args.insecure;
+    let docker = engine::connect(&options).await.map_err(|e| {
+        eprintln!("error: {e}");
+        Exit::Engine
+    })?;
+    let info = docker.info().await.map_err(|e| {
+        eprintln!("error: {e}");
+        Exit::Engine
+    })?;
+    match (args.target, info.swarm_manager) {
+        (Target::Swarm, _) => {
+            eprintln!("error: the swarm target is not available yet; use `--target host`");
+            return Err(Exit::InvalidInput);
+        }
+        (Target::Auto, true) => {
+            eprintln!("error: this engine is a swarm manager, and the swarm target is not available yet");
+            eprintln!("  help: deploy plain containers to this engine with `--target host`");
+            return Err(Exit::InvalidInput);
+        }
+        _ => {}
+    }
+    Ok((Arc::new(docker), info.id))
+}
+
+async fn observe(engine: &Shared, loaded: &Loaded) -> Result<ObservedState, Exit> {
+    engine.observe(&loaded.stack.name, &host::candidate_names(&loaded.stack)).await.map_err(|e| {
+        eprintln!("error: {e}");
+        Exit::Engine
+    })
+}
+
+fn make_plan(loaded: &Loaded, observed: &ObservedState, timeout: Duration) -> Result<Plan, Exit> {
+    host::plan(&loaded.stack, &loaded.graph, observed, &PlanOptions { timeout }).map_err(|e| {
+        eprint!("{e}");
+        eprintln!("nothing was changed");
+        Exit::InvalidInput
+    })
+}
+
+fn print_plan(plan: &Plan, output: Output) {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(plan).unwrap_or_default()),
+        Output::Text => print!("{plan}"),
+    }
+}
+
+pub async fn plan(stack: &StackArgs, engine_args: &EngineArgs, deploy: &DeployArgs) -> Exit {
+    let loaded = match load(stack) {
+        Ok(l) => l,
+        Err(exit) => return exit,
+    };
+    let (engine, _) = match connect(engine_args).await {
+        Ok(e) => e,
+        Err(exit) => return exit,
+    };
+    let observed = match observe(&engine, &loaded).await {
+        Ok(o) => o,
+        Err(exit) => return exit,
+    };
+    match make_plan(&loaded, &observed, deploy.timeout) {
+        Ok(plan) => {
+            print_plan(&plan, engine_args.output);
+            Exit::Ok
+        }
+        Err(exit) => exit,
+    }
+}
+
+pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &DeployArgs) -> Exit {
+    let loaded = match load(stack) {
+        Ok(l) => l,
+        Err(exit) => return exit,
+    };
+    let (engine, engine_id) = match connect(engine_args).await {
+        Ok(e) => e,
+        Err(exit) => return exit,
+    };
+    let root = store::state_root(|name| std::env::var(name).ok());
+    let state = match store::stack_dir(&root, &engine_id, &loaded.stack.name) {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("error: cannot use state directory {}: {e}", root.display());
+            return Exit::Engine;
+        }
+    };
+    let name = loaded.stack.name.clone();
+    let _lock = match lock::acquire(&state, deploy.lock_timeout, |holder| eprintln!("waiting for another deploy of `{name}` ({holder})")) {
+        Ok(lock) => lock,
+        Err(lock::LockError::Busy { holder }) => {
+            eprintln!("error: another deploy of `{name}` is running ({holder})");
+            eprintln!("  help: wait for it, or pass `--lock-timeout 5m` to wait longer");
+            return Exit::Locked;
+        }
+        Err(lock::LockError::Io(e)) => {
+            eprintln!("error: cannot take the deploy lock in {}: {e}", state.display());
+            return Exit::Engine;
+        }
+    };
+    let observed = match observe(&engine, &loaded).await {
+        Ok(o) => o,
+        Err(exit) => return exit,
+    };
+    let plan = match make_plan(&loaded, &observed, deploy.timeout) {
+        Ok(p) => p,
+        Err(exit) => return exit,
+    };
+    if engine_args.output == Output::Text {
+        print!("{plan}");
+    }
+    if plan.is_empty() {
+        return Exit::Ok;
+    }
+    let options = ApplyOptions {
+        concurrency: deploy.parallel,
+        kill_after_mutations: std::env::var("SWARMCTL_TEST_KILL_AFTER").ok().and_then(|k| k.parse().ok()),
+        ..ApplyOptions::default()
+    };
+    let cancel = options.cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: letting in-flight calls finish, starting nothing new");
+            cancel.store(true, Ordering::SeqCst);
+        }
+    });
+    let progress = Lines::new(std::io::stderr().is_terminal());
+    let report = apply::apply(&plan, engine, &progress, &options).await;
+    let result = if report.interrupted {
+        "interrupted"
+    } else if report.converged() {
+        "converged"
+    } else {
+        "failed"
+    };
+    let failed = report.count(|o| matches!(o, StepOutcome::Failed { .. }));
+    let document = render::document(&loaded);
+    let revision = history::record(&state, result, plan.steps.len(), failed, report.seconds, document);
+    summarize(&plan, &report, engine_args.output, revision.ok());
+    if report.interrupted {
+        Exit::Interrupted
+    } else if report.converged() {
+        Exit::Ok
+    } else {
+        Exit::NotConverged
+    }
+}
+
+fn summarize(plan: &Plan, report: &ApplyReport, output: Output, revision: Option<u32>) {
+    if output == Output::Json {
+        let json = serde_json::json!({ "plan": plan, "report": report, "revision": revision });
+        println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+        return;
+    }
+    let done = report.count(|o| matches!(o, StepOutcome::Done { .. }));
+    let failed = report.count(|o| matches!(o, StepOutcome::Failed { .. }));
+    let skipped = report.count(|o| matches!(o, StepOutcome::Skipped { .. }));
+    let not_run = report.count(|o| matches!(o, StepOutcome::NotRun));
+    let verdict = if report.interrupted {
+        "interrupted"
+    } else if report.converged() {
+        "converged"
+    } else {
+        "did not converge"
+    };
+    let revision = revision.map(|r| format!(", revision {r}")).unwrap_or_default();
+    println!("{verdict} in {:.1}s: {done} done, {failed} failed, {skipped} skipped, {not_run} not run{revision}", report.seconds);
+}
+
+/// Plain progress lines, one per finished step (a live display would redraw; lines suit CI logs).
+struct Lines {
+    started: Instant,
+    color: bool,
+    printed: Mutex<()>,
+}
+
+impl Lines {
+    fn new(terminal: bool) -> Self {
+        Lines { started: Instant::now(), color: terminal && std::env::var_os("NO_COLOR").is_none(), printed: Mutex::new(()) }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+}
+
+impl Progress for Lines {
+    fn started(&self, step: &Step) {
+        if !step.op.is_mutation() {
+            let _guard = self.printed.lock();
+            eprintln!("[{:>6.1}s]   {} {} …", self.started.elapsed().as_secs_f64(), step.op.verb(), step.op.object());
+        }
+    }
+
+    fn finished(&self, step: &Step, outcome: &StepOutcome) {
+        let _guard = self.printed.lock();
+        let at = self.started.elapsed().as_secs_f64();
+        match outcome {
+            StepOutcome::Done { seconds } => eprintln!("[{at:>6.1}s] {} {} {} ({seconds:.2}s)", self.paint("32", "✓"), step.op.verb(), step.op.object()),
+            StepOutcome::Failed { error, detail } => {
+                eprintln!("[{at:>6.1}s] {} {} {}: {error}", self.paint("31", "✗"), step.op.verb(), step.op.object());
+                for line in detail {
+                    eprintln!("           | {line}");
+                }
+            }
+            StepOutcome::Skipped { because } => eprintln!("[{at:>6.1}s] - {} {} skipped (step #{because} failed)", step.op.verb(), step.op.object()),
+            StepOutcome::NotRun => {}
+        }
+    }
+}
+
+/// The stack's name: loaded from its files when the argument is a path, else taken as a name.
+fn stack_name(args: &StackArgs) -> Result<String, Exit> {
+    if args.stack.exists() {
+        return load(args).map(|l| l.stack.name);
+    }
+    Ok(args.name.clone().unwrap_or_else(|| args.stack.display().to_string()))
+}
+
+pub async fn status(args: &StackArgs, engine_args: &EngineArgs) -> Exit {
+    let name = match stack_name(args) {
+        Ok(n) => n,
+        Err(exit) => return exit,
+    };
+    let (engine, _) = match connect(engine_args).await {
+        Ok(e) => e,
+        Err(exit) => return exit,
+    };
+    let observed = match engine.observe(&name, &Default::default()).await {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Engine;
+        }
+    };
+    if engine_args.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&observed.containers).unwrap_or_default());
+        return Exit::Ok;
+    }
+    if observed.containers.is_empty() {
+        println!("stack `{name}` has no containers on this engine");
+        return Exit::Ok;
+    }
+    let mut services: std::collections::BTreeMap<&str, Vec<&engine::ObservedContainer>> = Default::default();
+    for container in &observed.containers {
+        services.entry(container.labels.get(LABEL_SERVICE).map(String::as_str).unwrap_or("?")).or_default().push(container);
+    }
+    for (service, containers) in services {
+        let running = containers.iter().filter(|c| matches!(c.state, engine::ContainerState::Running)).count();
+        println!("{service}: {running}/{} running", containers.len());
+        for c in containers {
+            let health = c.health.as_ref().map(|h| format!(" {h:?}").to_lowercase()).unwrap_or_default();
+            println!("  {:<40} {:?}{health}  {}", c.name, c.state, c.image);
+        }
+    }
+    Exit::Ok
+}
+
+pub async fn history(args: &StackArgs, engine_args: &EngineArgs) -> Exit {
+    let name = match stack_name(args) {
+        Ok(n) => n,
+        Err(exit) => return exit,
+    };
+    let (_, engine_id) = match connect(engine_args).await {
+        Ok(e) => e,
+        Err(exit) => return exit,
+    };
+    let root = store::state_root(|n| std::env::var(n).ok());
+    let revisions = store::stack_dir(&root, &engine_id, &name).map(|dir| history::list(&dir)).unwrap_or_default();
+    if engine_args.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&revisions).unwrap_or_default());
+        return Exit::Ok;
+    }
+    if revisions.is_empty() {
+        println!("stack `{name}` has no revisions on this engine");
+    }
+    for r in &revisions {
+        println!("revision {:<4} unix {}  {:<12} {} steps, {} failed, {:.1}s", r.number, r.unix_time, r.result, r.steps, r.failed_steps, r.seconds);
+    }
+    Exit::Ok
+}
+
+pub async fn down(args: &StackArgs, engine_args: &EngineArgs, volumes: bool) -> Exit {
+    let name = match stack_name(args) {
+        Ok(n) => n,
+        Err(exit) => return exit,
+    };
+    let (engine, _) = match connect(engine_args).await {
+        Ok(e) => e,
+        Err(exit) => return exit,
+    };
+    let observed = match engine.observe(&name, &Default::default()).await {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Engine;
+        }
+    };
+    let plan = host::plan_down(&name, &observed, volumes);
+    print!("{plan}");
+    if plan.is_empty() {
+        return Exit::Ok;
+    }
+    let report = apply::apply(&plan, engine, &Lines::new(std::io::stderr().is_terminal()), &ApplyOptions::default()).await;
+    summarize(&plan, &report, engine_args.output, None);
+    if report.converged() { Exit::Ok } else { Exit::NotConverged }
+}

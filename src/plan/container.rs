@@ -1,0 +1,259 @@
+//! What one replica of a service looks like to the engine: names, labels, the spec hash that
+//! makes re-deploys idempotent, and the translation of a [`Service`] into a [`ContainerSpec`].
+
+use crate::engine::{
+    ContainerSpec, FileContent, FileDelivery, Healthcheck, Mount, MountKind, NetworkAttachment, PortBinding, Resources,
+    RestartPolicy, Ulimit, LABEL_HASH, LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK,
+};
+use crate::spec::model::{self, Kind, Service, Stack};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Per-field hashes (`image=1a2b3c4d,environment=…`), so a plan can name what changed.
+pub const LABEL_FIELDS: &str = "io.swarmctl.field-hashes";
+
+/// The default network of services that name none.
+pub const DEFAULT_NETWORK: &str = "default";
+
+/// Replica identifiers: ordinals from 0 for statefulsets, numbers from 1 otherwise.
+pub fn replica_numbers(service: &Service) -> Vec<u32> {
+    match service.kind {
+        Kind::Statefulset => (0..service.replicas).collect(),
+        Kind::Daemonset => vec![1],
+        Kind::Deployment | Kind::Job => (1..=service.replicas).collect(),
+    }
+}
+
+pub fn container_name(stack: &Stack, service: &Service, replica: u32) -> String {
+    match &service.container_name {
+        Some(name) => name.clone(),
+        None => format!("{}-{}-{replica}", stack.name, service.name),
+    }
+}
+
+pub fn network_name(stack: &Stack, network: &str) -> String {
+    match stack.networks.get(network).and_then(|n| n.name.clone()) {
+        Some(name) => name,
+        None => format!("{}_{network}", stack.name),
+    }
+}
+
+pub fn volume_name(stack: &Stack, volume: &str) -> String {
+    match stack.volumes.get(volume).and_then(|v| v.name.clone()) {
+        Some(name) => name,
+        None => format!("{}_{volume}", stack.name),
+    }
+}
+
+/// A statefulset ordinal's own copy of a volume.
+pub fn ordinal_volume_name(stack: &Stack, volume: &str, ordinal: u32) -> String {
+    format!("{}-{ordinal}", volume_name(stack, volume))
+}
+
+/// The image a service runs; services with only `build:` get `<stack>-<service>`.
+pub fn image(stack: &Stack, service: &Service) -> String {
+    service.image.clone().unwrap_or_else(|| format!("{}-{}", stack.name, service.name))
+}
+
+/// The networks a service joins (its own, or the stack's default).
+pub fn service_networks(service: &Service) -> Vec<(String, Vec<String>)> {
+    if service.network_mode.is_some() {
+        return Vec::new();
+    }
+    if service.networks.is_empty() {
+        return vec![(DEFAULT_NETWORK.to_string(), Vec::new())];
+    }
+    service.networks.iter().map(|(n, a)| (n.clone(), a.clone())).collect()
+}
+
+/// Hashes of what a replica is made from, field by field. Replicas and dependencies are not in
+/// it: scaling must not replace replicas, and ordering is not part of a container.
+pub fn field_hashes(stack: &Stack, service: &Service) -> BTreeMap<String, String> {
+    let mut json = serde_json::to_value(service).unwrap_or_default();
+    if let serde_json::Value::Object(fields) = &mut json {
+        for volatile in ["replicas", "depends_on", "layer", "profiles", "rollout", "placement"] {
+            fields.remove(volatile);
+        }
+        // Mounted configs and secrets change the container when their content changes.
+        let contents: BTreeMap<String, String> = service
+            .configs
+            .iter()
+            .filter_map(|c| stack.configs.get(&c.source).map(|o| (format!("config:{}", c.source), o.hash.clone())))
+            .chain(service.secrets.iter().filter_map(|s| stack.secrets.get(&s.source).map(|o| (format!("secret:{}", s.source), o.hash.clone()))))
+            .collect();
+        fields.insert("contents".into(), serde_json::to_value(contents).unwrap_or_default());
+        fields.iter().map(|(key, value)| (key.clone(), short_hash(value.to_string().as_bytes()))).collect()
+    } else {
+        BTreeMap::new()
+    }
+}
+
+pub fn spec_hash(fields: &BTreeMap<String, String>) -> String {
+    let joined: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    short_hash(joined.join(",").as_bytes())
+}
+
+fn short_hash(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses the field-hashes label back.
+pub fn parse_field_hashes(label: &str) -> BTreeMap<String, String> {
+    label.split(',').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// The container for one replica. Network IDs are filled in by the executor.
+pub fn container_spec(stack: &Stack, service: &Service, replica: u32, fields: &BTreeMap<String, String>) -> ContainerSpec {
+    let name = container_name(stack, service, replica);
+    let mut labels: BTreeMap<String, String> = service.labels.clone();
+    labels.insert(LABEL_STACK.into(), stack.name.clone());
+    labels.insert(LABEL_SERVICE.into(), service.name.clone());
+    labels.insert(LABEL_HASH.into(), spec_hash(fields));
+    labels.insert(LABEL_REPLICA.into(), replica.to_string());
+    labels.insert(LABEL_FIELDS.into(), fields.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
+
+    let ordinal_alias = (service.kind == Kind::Statefulset).then(|| format!("{}-{replica}", service.name));
+    let networks = service_networks(service)
+        .into_iter()
+        .map(|(_, extra)| {
+            let mut aliases = vec![service.name.clone()];
+            aliases.extend(ordinal_alias.clone());
+            aliases.extend(extra);
+            NetworkAttachment { network_id: String::new(), aliases }
+        })
+        .collect();
+
+    let extra = &service.extra;
+    let strings = |key: &str| -> Vec<String> {
+        match extra.get(key) {
+            Some(serde_json::Value::Array(items)) => items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string)).collect(),
+            Some(serde_json::Value::String(s)) => vec![s.clone()],
+            _ => Vec::new(),
+        }
+    };
+    let flag = |key: &str| extra.get(key).and_then(serde_json::Value::as_bool);
+
+    ContainerSpec {
+        name,
+        image: image(stack, service),
+        hostname: service.hostname.clone(),
+        command: service.command.clone(),
+        entrypoint: service.entrypoint.clone(),
+        env: service.environment.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}"))).collect(),
+        labels,
+        user: service.user.clone(),
+        working_dir: service.working_dir.clone(),
+        ports: service
+            .ports
+            .iter()
+            .map(|p| PortBinding { container_port: p.target, protocol: p.protocol.clone(), host_ip: p.host_ip.clone(), host_port: p.published })
+            .collect(),
+        mounts: service.volumes.iter().map(|m| mount(stack, service, m, replica)).collect(),
+        networks,
+        network_mode: service.network_mode.clone(),
+        healthcheck: service.healthcheck.as_ref().and_then(|h| {
+            Some(Healthcheck { test: h.test.clone()?, interval: h.interval, timeout: h.timeout, start_period: h.start_period, retries: h.retries })
+        }),
+        restart: restart_policy(service),
+        stop_signal: service.stop_signal.clone(),
+        stop_grace: service.stop_grace_period,
+        resources: Resources {
+            memory_bytes: service.resources.memory.map(|m| m as i64),
+            memory_reservation_bytes: service.resources.reserve_memory.map(|m| m as i64),
+            nano_cpus: service.resources.cpus.map(|c| (c * 1e9) as i64),
+            pids_limit: service.resources.pids,
+            cpu_shares: extra.get("cpu_shares").and_then(serde_json::Value::as_i64),
+        },
+        cap_add: strings("cap_add"),
+        cap_drop: strings("cap_drop"),
+        privileged: flag("privileged").unwrap_or(false),
+        read_only: flag("read_only").unwrap_or(false),
+        init: flag("init"),
+        tty: flag("tty").unwrap_or(false),
+        stdin_open: flag("stdin_open").unwrap_or(false),
+        sysctls: match extra.get("sysctls") {
+            Some(serde_json::Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect(),
+            _ => strings("sysctls").into_iter().filter_map(|s| s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect(),
+        },
+        extra_hosts: match extra.get("extra_hosts") {
+            Some(serde_json::Value::Object(map)) => map.iter().map(|(k, v)| format!("{k}:{}", v.as_str().unwrap_or_default())).collect(),
+            _ => strings("extra_hosts"),
+        },
+        tmpfs: strings("tmpfs"),
+        ulimits: ulimits(extra.get("ulimits")),
+        dns: strings("dns"),
+        shm_size: extra.get("shm_size").and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(crate::spec::schema::parse_size).map(|s| s as i64))),
+        files: files(stack, service),
+    }
+}
+
+fn mount(stack: &Stack, service: &Service, written: &model::Mount, replica: u32) -> Mount {
+    let (kind, source) = match written.kind {
+        model::MountKind::Bind => (MountKind::Bind, written.source.clone()),
+        model::MountKind::Tmpfs => (MountKind::Tmpfs, String::new()),
+        model::MountKind::Volume if written.source.is_empty() => (MountKind::Volume, String::new()),
+        model::MountKind::Volume => {
+            let external = stack.volumes.get(&written.source).is_some_and(|v| v.external);
+            let name = if external {
+                stack.volumes[&written.source].name.clone().unwrap_or_else(|| written.source.clone())
+            } else if service.kind == Kind::Statefulset {
+                ordinal_volume_name(stack, &written.source, replica)
+            } else {
+                volume_name(stack, &written.source)
+            };
+            (MountKind::Volume, name)
+        }
+    };
+    Mount { kind, source, target: written.target.clone(), read_only: written.read_only }
+}
+
+fn restart_policy(service: &Service) -> RestartPolicy {
+    if service.kind == Kind::Job {
+        return RestartPolicy::Never;
+    }
+    match service.restart.as_deref() {
+        Some("always") => RestartPolicy::Always,
+        Some("unless-stopped") => RestartPolicy::UnlessStopped,
+        Some(policy) if policy.starts_with("on-failure") => RestartPolicy::OnFailure {
+            max_retries: policy.split_once(':').and_then(|(_, n)| n.parse().ok()).unwrap_or(0),
+        },
+        _ => RestartPolicy::Never,
+    }
+}
+
+fn ulimits(value: Option<&serde_json::Value>) -> Vec<Ulimit> {
+    let Some(serde_json::Value::Object(map)) = value else { return Vec::new() };
+    map.iter()
+        .map(|(name, limit)| {
+            let (soft, hard) = match limit {
+                serde_json::Value::Object(l) => (l.get("soft").and_then(|v| v.as_i64()).unwrap_or(0), l.get("hard").and_then(|v| v.as_i64()).unwrap_or(0)),
+                other => {
+                    let n = other.as_i64().unwrap_or(0);
+                    (n, n)
+                }
+            };
+            Ulimit { name: name.clone(), soft, hard }
+        })
+        .collect()
+}
+
+/// Configs (mode 0444) and secrets (mode 0400) delivered as files before start.
+fn files(stack: &Stack, service: &Service) -> Vec<FileDelivery> {
+    let deliver = |mount: &model::FileMount, object: Option<&model::FileObject>, default_mode: u32| {
+        let object = object.filter(|o| !o.external)?;
+        Some(FileDelivery {
+            path: mount.target.clone(),
+            mode: mount.mode.unwrap_or(default_mode),
+            uid: mount.uid.as_deref().and_then(|u| u.parse().ok()).unwrap_or(0),
+            gid: mount.gid.as_deref().and_then(|g| g.parse().ok()).unwrap_or(0),
+            content: FileContent::new(object.content.clone()),
+        })
+    };
+    service
+        .configs
+        .iter()
+        .filter_map(|c| deliver(c, stack.configs.get(&c.source), 0o444))
+        .chain(service.secrets.iter().filter_map(|s| deliver(s, stack.secrets.get(&s.source), 0o400)))
+        .collect()
+}

@@ -1,0 +1,421 @@
+//! Planning for one Docker host: desired containers, networks and volumes against observed ones.
+//!
+//! Per replica: missing → create + start; spec hash differs → stop, remove, create, start (the
+//! old container is gone before the new one takes its name); stopped → start; a completed job
+//! with the same spec → nothing. Then one wait per started replica, so a deploy ends converged,
+//! and dependents start after exactly the condition they asked for. Orphaned containers and
+//! networks are removed; orphaned volumes are only reported.
+
+use super::container::{
+    container_name, container_spec, field_hashes, image, network_name, ordinal_volume_name, parse_field_hashes,
+    replica_numbers, service_networks, spec_hash, volume_name, DEFAULT_NETWORK, LABEL_FIELDS,
+};
+use super::{Cause, ContainerRef, NetworkRef, Op, Plan, PlanError, StepId};
+use crate::engine::{
+    BuildSpec, CandidateNames, ContainerState, HealthState, NetworkSpec, ObservedContainer, ObservedState, VolumeSpec,
+    LABEL_HASH, LABEL_SERVICE, LABEL_STACK,
+};
+use crate::graph::{barrier_name, DependencyGraph};
+use crate::spec::model::{Condition, Kind, MountKind, Service, Stack};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Knobs that shape a plan without being part of the stack.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// How long a replica may take to become running / healthy / complete.
+    pub timeout: Duration,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions { timeout: Duration::from_secs(300) }
+    }
+}
+
+/// The names a plan for this stack could create, so `observe` can report foreign objects using them.
+pub fn candidate_names(stack: &Stack) -> CandidateNames {
+    let mut names = CandidateNames::default();
+    for service in stack.services.values() {
+        for replica in replica_numbers(service) {
+            names.containers.insert(container_name(stack, service, replica));
+        }
+    }
+    for (key, network) in &stack.networks {
+        names.networks.insert(if network.external { network.name.clone().unwrap_or_else(|| key.clone()) } else { network_name(stack, key) });
+    }
+    names.networks.insert(network_name(stack, DEFAULT_NETWORK));
+    for (key, volume) in &stack.volumes {
+        names.volumes.insert(if volume.external { volume.name.clone().unwrap_or_else(|| key.clone()) } else { volume_name(stack, key) });
+    }
+    names
+}
+
+/// Steps a dependent waits for, per condition.
+#[derive(Debug, Default, Clone)]
+struct Ready {
+    started: Vec<StepId>,
+    healthy: Vec<StepId>,
+    completed: Vec<StepId>,
+}
+
+impl Ready {
+    fn for_condition(&self, condition: Condition) -> &[StepId] {
+        match condition {
+            Condition::ServiceStarted => &self.started,
+            Condition::ServiceHealthy => &self.healthy,
+            Condition::ServiceCompletedSuccessfully => &self.completed,
+        }
+    }
+}
+
+/// Plans the changes that bring the host from `observed` to `stack`. Pure.
+pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedState, options: &PlanOptions) -> Result<Plan, PlanError> {
+    check(stack, observed)?;
+    let mut plan = Plan::default();
+    let owned: Vec<&ObservedContainer> =
+        observed.containers.iter().filter(|c| c.labels.get(LABEL_STACK) == Some(&stack.name)).collect();
+
+    // Orphans first: they may hold names, ports or networks the new containers need.
+    let mut removals: Vec<StepId> = Vec::new();
+    for container in &owned {
+        let service = container.labels.get(LABEL_SERVICE).map(String::as_str).unwrap_or("");
+        if !stack.services.contains_key(service) && !stack.inactive.contains(service) {
+            removals.push(remove_container(&mut plan, container, Cause::Orphaned, vec![], Some(service), None));
+        }
+    }
+
+    let networks = plan_networks(stack, observed, &mut plan);
+    let volumes = plan_volumes(stack, observed, &mut plan);
+
+    let mut ready: BTreeMap<&str, Ready> = BTreeMap::new();
+    for name in graph.waves().into_iter().flatten() {
+        let Some(service) = stack.services.get(&name) else { continue };
+        let mut after: Vec<StepId> = Vec::new();
+        for (dependency, condition) in graph.dependencies(&name) {
+            match stack.layers.iter().find(|(layer, _)| barrier_name(layer) == dependency) {
+                Some((_, members)) => after.extend(members.iter().flat_map(|m| ready.get(m.as_str()).map(|r| r.started.clone()).unwrap_or_default())),
+                None => after.extend(ready.get(dependency).map(|r| r.for_condition(condition).to_vec()).unwrap_or_default()),
+            }
+        }
+        let service_ready = plan_service(stack, service, &owned, observed, &networks, &volumes, after, options, &mut plan, &mut removals);
+        ready.insert(stack.services.get_key_value(&name).map(|(k, _)| k.as_str()).unwrap_or_default(), service_ready);
+    }
+
+    // Networks nothing uses any more go last, after every container that could be on them.
+    let wanted: BTreeSet<String> = desired_networks(stack).into_iter().map(|n| network_name(stack, &n)).collect();
+    for network in observed.networks.iter().filter(|n| n.labels.get(LABEL_STACK) == Some(&stack.name)) {
+        if !wanted.contains(&network.name) {
+            plan.push(Op::RemoveNetwork { id: network.id.clone(), name: network.name.clone() }, Cause::Orphaned, removals.clone(), None);
+        }
+    }
+    let wanted_volumes = desired_volumes(stack);
+    plan.orphaned_volumes = observed
+        .volumes
+        .iter()
+        .filter(|v| v.labels.get(LABEL_STACK) == Some(&stack.name) && !wanted_volumes.contains_key(&v.name))
+        .map(|v| v.name.clone())
+        .collect();
+    Ok(plan)
+}
+
+/// Everything that can be known wrong before the first mutation.
+fn check(stack: &Stack, observed: &ObservedState) -> Result<(), PlanError> {
+    let mut problems = Vec::new();
+    let candidates = candidate_names(stack);
+    for name in candidates.containers.intersection(&observed.foreign_names.containers) {
+        problems.push(format!("container name `{name}` is taken by a container this stack does not own; rename or remove it"));
+    }
+    for (key, network) in &stack.networks {
+        let name = network.name.clone().unwrap_or_else(|| key.clone());
+        if network.external && !observed.foreign_names.networks.contains(&name) {
+            problems.push(format!("external network `{name}` does not exist; create it first (docker network create {name})"));
+        }
+    }
+    for name in desired_networks(stack).iter().map(|n| network_name(stack, n)) {
+        if observed.foreign_names.networks.contains(&name) {
+            problems.push(format!("network name `{name}` is taken by a network this stack does not own"));
+        }
+    }
+    for name in desired_volumes(stack).keys() {
+        if observed.foreign_names.volumes.contains(name) {
+            problems.push(format!("volume name `{name}` is taken by a volume this stack does not own"));
+        }
+    }
+    let mut published: BTreeMap<(String, u16, String), String> = BTreeMap::new();
+    for service in stack.services.values() {
+        if service.build.is_none() {
+            let reference = image(stack, service);
+            if !image_present(&observed.images, &reference) {
+                problems.push(format!(
+                    "service `{}`: image `{reference}` is not on the engine and the service has no `build:`; load or build it first (no registry is used)",
+                    service.name
+                ));
+            }
+        }
+        for replica in replica_numbers(service) {
+            for port in service.ports.iter().filter(|p| p.published.is_some()) {
+                let key = (port.host_ip.clone().unwrap_or_else(|| "0.0.0.0".into()), port.published.unwrap_or(0), port.protocol.clone());
+                let owner = format!("{}#{replica}", service.name);
+                if let Some(first) = published.insert(key.clone(), owner.clone()) {
+                    problems.push(format!("host port {}:{}/{} is published by both {first} and {owner}", key.0, key.1, key.2));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(PlanError { problems })
+    }
+}
+
+/// `name` or `name:latest` among local images.
+fn image_present(images: &BTreeSet<String>, reference: &str) -> bool {
+    images.contains(reference) || (!reference.contains(':') && images.contains(&format!("{reference}:latest")))
+}
+
+/// Network keys the active services join.
+fn desired_networks(stack: &Stack) -> BTreeSet<String> {
+    stack
+        .services
+        .values()
+        .flat_map(|s| service_networks(s).into_iter().map(|(n, _)| n))
+        .filter(|n| !stack.networks.get(n).is_some_and(|network| network.external))
+        .collect()
+}
+
+/// Volume names to exist, with the spec each is created from.
+fn desired_volumes(stack: &Stack) -> BTreeMap<String, VolumeSpec> {
+    let mut volumes = BTreeMap::new();
+    for service in stack.services.values() {
+        for mount in service.volumes.iter().filter(|m| m.kind == MountKind::Volume && !m.source.is_empty()) {
+            let Some(declared) = stack.volumes.get(&mount.source).filter(|v| !v.external) else { continue };
+            let names: Vec<String> = match service.kind {
+                Kind::Statefulset => replica_numbers(service).into_iter().map(|o| ordinal_volume_name(stack, &mount.source, o)).collect(),
+                _ => vec![volume_name(stack, &mount.source)],
+            };
+            for name in names {
+                let mut labels = declared.labels.clone();
+                labels.insert(LABEL_STACK.into(), stack.name.clone());
+                labels.insert("io.swarmctl.volume".into(), mount.source.clone());
+                volumes.insert(name.clone(), VolumeSpec { name, driver: declared.driver.clone(), driver_opts: declared.driver_opts.clone(), labels });
+            }
+        }
+    }
+    volumes
+}
+
+fn plan_networks(stack: &Stack, observed: &ObservedState, plan: &mut Plan) -> BTreeMap<String, NetworkRef> {
+    let mut refs = BTreeMap::new();
+    for (key, network) in &stack.networks {
+        if network.external {
+            refs.insert(key.clone(), NetworkRef::Existing(network.name.clone().unwrap_or_else(|| key.clone())));
+        }
+    }
+    for key in desired_networks(stack) {
+        let name = network_name(stack, &key);
+        // Two networks may share a name on these engines; the smallest ID wins, deterministically.
+        let existing = observed.networks.iter().filter(|n| n.name == name && n.labels.get(LABEL_STACK) == Some(&stack.name)).map(|n| &n.id).min();
+        let reference = match existing {
+            Some(id) => NetworkRef::Existing(id.clone()),
+            None => {
+                let declared = stack.networks.get(&key).cloned().unwrap_or_default();
+                let mut labels = declared.labels.clone();
+                labels.insert(LABEL_STACK.into(), stack.name.clone());
+                labels.insert("io.swarmctl.network".into(), key.clone());
+                let spec = NetworkSpec {
+                    name,
+                    driver: declared.driver.clone(),
+                    internal: declared.internal,
+                    attachable: declared.attachable,
+                    labels,
+                    options: declared.driver_opts.clone(),
+                    ipam_subnets: declared.subnets.clone(),
+                };
+                NetworkRef::CreatedBy(plan.push(Op::CreateNetwork { spec }, Cause::Missing, vec![], None))
+            }
+        };
+        refs.insert(key, reference);
+    }
+    refs
+}
+
+fn plan_volumes(stack: &Stack, observed: &ObservedState, plan: &mut Plan) -> BTreeMap<String, StepId> {
+    let existing: BTreeSet<&str> = observed.volumes.iter().map(|v| v.name.as_str()).collect();
+    desired_volumes(stack)
+        .into_iter()
+        .filter(|(name, _)| !existing.contains(name.as_str()))
+        .map(|(name, spec)| (name, plan.push(Op::CreateVolume { spec }, Cause::Missing, vec![], None)))
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_service(
+    stack: &Stack,
+    service: &Service,
+    owned: &[&ObservedContainer],
+    observed: &ObservedState,
+    networks: &BTreeMap<String, NetworkRef>,
+    volumes: &BTreeMap<String, StepId>,
+    dependencies: Vec<StepId>,
+    options: &PlanOptions,
+    plan: &mut Plan,
+    removals: &mut Vec<StepId>,
+) -> Ready {
+    let name = service.name.as_str();
+    let fields = field_hashes(stack, service);
+    let hash = spec_hash(&fields);
+    let mine: BTreeMap<&str, &ObservedContainer> = owned
+        .iter()
+        .filter(|c| c.labels.get(LABEL_SERVICE).map(String::as_str) == Some(name))
+        .map(|c| (c.name.as_str(), *c))
+        .collect();
+    let replicas = replica_numbers(service);
+    let desired_names: Vec<String> = replicas.iter().map(|r| container_name(stack, service, *r)).collect();
+    let current = mine.len() as u32;
+
+    let mut setup = dependencies;
+    let image_ref = image(stack, service);
+    if let Some(build) = &service.build {
+        if !image_present(&observed.images, &image_ref) {
+            let spec = BuildSpec {
+                context: build.context.clone(),
+                dockerfile: build.dockerfile.clone().unwrap_or_else(|| "Dockerfile".into()),
+                build_args: build.args.clone(),
+                tag: image_ref.clone(),
+                target: build.target.clone(),
+                labels: BTreeMap::from([(LABEL_STACK.to_string(), stack.name.clone())]),
+                no_cache: false,
+            };
+            setup.push(plan.push(Op::BuildImage { spec }, Cause::Missing, vec![], Some(name)));
+        }
+    }
+    let network_keys: Vec<String> = service_networks(service).into_iter().map(|(n, _)| n).collect();
+    let network_refs: Vec<NetworkRef> = network_keys.iter().filter_map(|k| networks.get(k).cloned()).collect();
+    setup.extend(network_refs.iter().filter_map(|r| match r {
+        NetworkRef::CreatedBy(step) => Some(*step),
+        NetworkRef::Existing(_) => None,
+    }));
+
+    let mut ready = Ready::default();
+    let mut previous_ordinal: Option<StepId> = None;
+    for (replica, container) in replicas.iter().zip(&desired_names) {
+        let existing = mine.get(container.as_str()).copied();
+        let mut spec = container_spec(stack, service, *replica, &fields);
+        let mut after = setup.clone();
+        after.extend(spec.mounts.iter().filter_map(|m| volumes.get(&m.source).copied()));
+        after.extend(previous_ordinal);
+        spec.networks.truncate(network_refs.len());
+
+        let cause = match existing {
+            None if current > 0 && !mine.is_empty() => Some(Cause::Scaled { from: current, to: service.replicas }),
+            None => Some(Cause::Missing),
+            Some(c) if c.labels.get(LABEL_HASH) != Some(&hash) => Some(Cause::Changed(changed_fields(c, &fields))),
+            Some(c) => match (&c.state, service.kind) {
+                (ContainerState::Exited { code: 0 }, Kind::Job) => None,
+                (ContainerState::Exited { code }, Kind::Job) => Some(Cause::Rerun { exit_code: *code }),
+                _ => None,
+            },
+        };
+        let (container_ref, started) = match (cause, existing) {
+            (Some(cause), existing) => {
+                if let Some(old) = existing {
+                    let removed = remove_container(plan, old, cause.clone(), after.clone(), Some(name), service.stop_grace_period);
+                    after.push(removed);
+                }
+                let create = plan.push(Op::CreateContainer { spec: Box::new(spec), networks: network_refs.clone() }, cause.clone(), after, Some(name));
+                let start = plan.push(Op::StartContainer { container: ContainerRef::CreatedBy(create), name: container.clone() }, cause, vec![create], Some(name));
+                (ContainerRef::CreatedBy(create), Some(start))
+            }
+            (None, Some(existing)) => {
+                let stopped = matches!(existing.state, ContainerState::Created | ContainerState::Exited { .. } | ContainerState::Dead);
+                let start = (stopped && service.kind != Kind::Job).then(|| {
+                    plan.push(
+                        Op::StartContainer { container: ContainerRef::Existing(existing.id.clone()), name: container.clone() },
+                        Cause::NotRunning,
+                        after,
+                        Some(name),
+                    )
+                });
+                (ContainerRef::Existing(existing.id.clone()), start)
+            }
+            (None, None) => unreachable!("a missing replica always has a cause"),
+        };
+        ready.started.extend(started);
+        let needs_wait = started.is_some() || existing.is_some_and(|c| not_ready(c, service));
+        let wait = needs_wait.then(|| {
+            let op = match service.kind {
+                Kind::Job => Op::WaitCompleted { container: container_ref.clone(), name: container.clone(), timeout: options.timeout },
+                _ if service.healthcheck.as_ref().is_some_and(|h| h.test.is_some()) => {
+                    Op::WaitHealthy { container: container_ref.clone(), name: container.clone(), timeout: options.timeout }
+                }
+                _ => Op::WaitRunning { container: container_ref.clone(), name: container.clone(), timeout: options.timeout },
+            };
+            plan.push(op, Cause::Readiness, started.into_iter().collect(), Some(name))
+        });
+        match &plan.steps.get(wait.unwrap_or(usize::MAX)).map(|s| &s.op) {
+            Some(Op::WaitHealthy { .. }) => ready.healthy.extend(wait),
+            Some(Op::WaitCompleted { .. }) => ready.completed.extend(wait),
+            _ => ready.healthy.extend(wait.or(started)),
+        }
+        if service.kind == Kind::Statefulset {
+            previous_ordinal = wait.or(started).or(previous_ordinal);
+        }
+    }
+
+    // Replicas beyond the desired count go, highest first.
+    let mut extra: Vec<&ObservedContainer> = mine.values().filter(|c| !desired_names.contains(&c.name)).copied().collect();
+    extra.sort_by(|a, b| b.name.cmp(&a.name));
+    for container in extra {
+        let cause = Cause::Scaled { from: current, to: service.replicas };
+        removals.push(remove_container(plan, container, cause, vec![], Some(name), service.stop_grace_period));
+    }
+    ready
+}
+
+/// An unchanged replica that a deploy must still wait for.
+fn not_ready(container: &ObservedContainer, service: &Service) -> bool {
+    match service.kind {
+        Kind::Job => matches!(container.state, ContainerState::Running | ContainerState::Created),
+        _ => matches!(container.health, Some(HealthState::Starting | HealthState::Unhealthy)),
+    }
+}
+
+/// Stop (when running) then remove; returns the removal step.
+fn remove_container(plan: &mut Plan, container: &ObservedContainer, cause: Cause, after: Vec<StepId>, service: Option<&str>, grace: Option<Duration>) -> StepId {
+    let mut after = after;
+    if matches!(container.state, ContainerState::Running | ContainerState::Restarting | ContainerState::Paused) {
+        after = vec![plan.push(Op::StopContainer { id: container.id.clone(), name: container.name.clone(), grace }, cause.clone(), after, service)];
+    }
+    plan.push(Op::RemoveContainer { id: container.id.clone(), name: container.name.clone() }, cause, after, service)
+}
+
+/// Fields whose hash differs from the running container's label.
+fn changed_fields(container: &ObservedContainer, fields: &BTreeMap<String, String>) -> Vec<String> {
+    let Some(label) = container.labels.get(LABEL_FIELDS) else { return Vec::new() };
+    let old = parse_field_hashes(label);
+    fields.iter().filter(|(k, v)| old.get(*k) != Some(*v)).map(|(k, _)| k.clone()).chain(old.keys().filter(|k| !fields.contains_key(*k)).cloned()).collect()
+}
+
+/// `down`: every container of the stack (running or exited) stopped and removed in parallel, then
+/// its networks, and its volumes only when asked.
+pub fn plan_down(stack: &str, observed: &ObservedState, volumes: bool) -> Plan {
+    let mut plan = Plan::default();
+    let mut removals = Vec::new();
+    for container in observed.containers.iter().filter(|c| c.labels.get(LABEL_STACK).map(String::as_str) == Some(stack)) {
+        let service = container.labels.get(LABEL_SERVICE).cloned();
+        removals.push(remove_container(&mut plan, container, Cause::Down, vec![], service.as_deref(), None));
+    }
+    for network in observed.networks.iter().filter(|n| n.labels.get(LABEL_STACK).map(String::as_str) == Some(stack)) {
+        plan.push(Op::RemoveNetwork { id: network.id.clone(), name: network.name.clone() }, Cause::Down, removals.clone(), None);
+    }
+    for volume in observed.volumes.iter().filter(|v| v.labels.get(LABEL_STACK).map(String::as_str) == Some(stack)) {
+        if volumes {
+            plan.push(Op::RemoveVolume { name: volume.name.clone() }, Cause::Down, removals.clone(), None);
+        } else {
+            plan.orphaned_volumes.push(volume.name.clone());
+        }
+    }
+    plan
+}
