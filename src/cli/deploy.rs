@@ -1,15 +1,16 @@
 //! Commands that talk to the engine: `plan`, `deploy`, `status`, `history`, `down`.
 
 use super::inspect::load;
+use super::progress::{Lines, Live};
 use super::{Exit, StackArgs};
 use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use swarmctl::apply::{self, ApplyOptions, ApplyReport, Progress, StepOutcome};
+use std::sync::Arc;
+use std::time::Duration;
+use swarmctl::apply::{self, ApplyOptions, ApplyReport, StepOutcome};
 use swarmctl::engine::{self, ConnectOptions, Engine, ObservedState, LABEL_SERVICE};
 use swarmctl::plan::host::{self, PlanOptions};
-use swarmctl::plan::{Plan, Step};
+use swarmctl::plan::Plan;
 use swarmctl::spec::{render, Loaded};
 use swarmctl::store::{self, history, lock};
 
@@ -185,8 +186,11 @@ pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &Deploy
             cancel.store(true, Ordering::SeqCst);
         }
     });
-    let progress = Lines::new(std::io::stderr().is_terminal());
-    let report = apply::apply(&plan, engine, &progress, &options).await;
+    let report = if std::io::stderr().is_terminal() && engine_args.output == Output::Text {
+        apply::apply(&plan, engine, &Live::new(&plan), &options).await
+    } else {
+        apply::apply(&plan, engine, &Lines::new(false), &options).await
+    };
     let result = if report.interrupted {
         "interrupted"
     } else if report.converged() {
@@ -226,48 +230,6 @@ fn summarize(plan: &Plan, report: &ApplyReport, output: Output, revision: Option
     };
     let revision = revision.map(|r| format!(", revision {r}")).unwrap_or_default();
     println!("{verdict} in {:.1}s: {done} done, {failed} failed, {skipped} skipped, {not_run} not run{revision}", report.seconds);
-}
-
-/// Plain progress lines, one per finished step (a live display would redraw; lines suit CI logs).
-struct Lines {
-    started: Instant,
-    color: bool,
-    printed: Mutex<()>,
-}
-
-impl Lines {
-    fn new(terminal: bool) -> Self {
-        Lines { started: Instant::now(), color: terminal && std::env::var_os("NO_COLOR").is_none(), printed: Mutex::new(()) }
-    }
-
-    fn paint(&self, code: &str, text: &str) -> String {
-        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
-    }
-}
-
-impl Progress for Lines {
-    fn started(&self, step: &Step) {
-        if !step.op.is_mutation() {
-            let _guard = self.printed.lock();
-            eprintln!("[{:>6.1}s]   {} {} …", self.started.elapsed().as_secs_f64(), step.op.verb(), step.op.object());
-        }
-    }
-
-    fn finished(&self, step: &Step, outcome: &StepOutcome) {
-        let _guard = self.printed.lock();
-        let at = self.started.elapsed().as_secs_f64();
-        match outcome {
-            StepOutcome::Done { seconds } => eprintln!("[{at:>6.1}s] {} {} {} ({seconds:.2}s)", self.paint("32", "✓"), step.op.verb(), step.op.object()),
-            StepOutcome::Failed { error, detail } => {
-                eprintln!("[{at:>6.1}s] {} {} {}: {error}", self.paint("31", "✗"), step.op.verb(), step.op.object());
-                for line in detail {
-                    eprintln!("           | {line}");
-                }
-            }
-            StepOutcome::Skipped { because } => eprintln!("[{at:>6.1}s] - {} {} skipped (step #{because} failed)", step.op.verb(), step.op.object()),
-            StepOutcome::NotRun => {}
-        }
-    }
 }
 
 /// The stack's name: loaded from its files when the argument is a path, else taken as a name.

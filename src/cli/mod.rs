@@ -3,6 +3,7 @@
 
 mod deploy;
 mod inspect;
+mod progress;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;

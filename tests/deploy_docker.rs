@@ -1,0 +1,267 @@
+//! `swarmctl deploy` against the real Docker engine on this machine, through the real binary.
+//! Each test uses its own stack name and removes what it made, even when it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Once;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_swarmctl");
+
+/// Builds the test images once per run (cached by tag: a second run takes about a second).
+fn images() {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let status = Command::new("bash").arg("tests/images/build.sh").status().expect("run tests/images/build.sh");
+        assert!(status.success(), "building the test images failed");
+    });
+}
+
+struct Stack {
+    name: String,
+    dir: tempfile::TempDir,
+    state: tempfile::TempDir,
+}
+
+impl Stack {
+    fn new(name: &str, yaml: &str) -> Stack {
+        images();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("stack.yaml"), yaml.replace("NAME", name)).unwrap();
+        let stack = Stack { name: name.into(), dir, state: tempfile::tempdir().unwrap() };
+        stack.run(&["down", "--volumes"]);
+        stack
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write(&self, yaml: &str) {
+        std::fs::write(self.path().join("stack.yaml"), yaml.replace("NAME", &self.name)).unwrap();
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BINARY);
+        command.arg(args[0]).arg(self.path()).args(&args[1..]).args(["--target", "host"]);
+        command.env("SWARMCTL_STATE_DIR", self.state.path()).env("NO_COLOR", "1").env_remove("SWARMCTL_TEST_KILL_AFTER");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run swarmctl")
+    }
+
+    /// Container names of this stack, sorted, with duplicates kept.
+    fn containers(&self) -> Vec<String> {
+        let out = docker(&["ps", "-a", "--filter", &format!("label=io.swarmctl.stack={}", self.name), "--format", "{{.Names}}"]);
+        let mut names: Vec<String> = out.lines().map(str::to_string).collect();
+        names.sort();
+        names
+    }
+
+    fn networks(&self) -> Vec<String> {
+        let out = docker(&["network", "ls", "--filter", &format!("label=io.swarmctl.stack={}", self.name), "--format", "{{.Name}}"]);
+        let mut names: Vec<String> = out.lines().map(str::to_string).collect();
+        names.sort();
+        names
+    }
+
+    fn id(&self, container: &str) -> String {
+        docker(&["inspect", "--format", "{{.Id}}", container]).trim().to_string()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.run(&["down", "--volumes"]);
+    }
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("docker");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+const APP: &str = r#"
+name: NAME
+services:
+  db:
+    image: swarmctl-test/testapp:latest
+    x-kind: statefulset
+    environment: {TESTAPP_PORTS: "5432"}
+    healthcheck: {test: ["CMD", "/testapp", "check", "http://127.0.0.1:5432/health"], interval: 1s, retries: 10}
+    volumes: [data:/data]
+  migrate:
+    image: swarmctl-test/testapp:latest
+    environment: {TESTAPP_EXIT_AFTER: 200ms}
+    depends_on: {db: {condition: service_healthy}}
+  web:
+    image: swarmctl-test/testapp:latest
+    deploy: {replicas: 2}
+    environment: {TESTAPP_PORTS: "8080", COLOR: blue}
+    configs: [{source: settings, target: /etc/web.conf}]
+    depends_on:
+      migrate: {condition: service_completed_successfully}
+configs:
+  settings: {content: "greeting=hello"}
+volumes:
+  data:
+"#;
+
+#[test]
+fn redeploy_changes_nothing_and_a_change_replaces_only_its_service() {
+    let stack = Stack::new("e2e-idem", APP);
+    let first = stack.run(&["deploy"]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert_eq!(stack.containers(), ["e2e-idem-db-0", "e2e-idem-migrate-1", "e2e-idem-web-1", "e2e-idem-web-2"]);
+    let db = stack.id("e2e-idem-db-0");
+
+    // `docker events` counts in whole seconds: start the window after the first deploy's last second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let since = unix_now();
+    let again = stack.run(&["deploy"]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(text(&again).contains("no changes"), "{}", text(&again));
+    let until = unix_now() + 1;
+    let events = docker(&[
+        "events", "--since", &since.to_string(), "--until", &until.to_string(),
+        "--filter", &format!("label=io.swarmctl.stack={}", stack.name), "--format", "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    let mutations: Vec<&str> = events.lines().filter(|l| ["create", "start", "stop", "destroy", "die", "kill"].iter().any(|a| l.starts_with(a))).collect();
+    assert!(mutations.is_empty(), "an unchanged redeploy touched containers: {mutations:?}");
+
+    stack.write(&APP.replace("COLOR: blue", "COLOR: green"));
+    let changed = stack.run(&["deploy"]);
+    assert!(changed.status.success(), "{}", text(&changed));
+    assert!(text(&changed).contains("spec changed: environment"), "{}", text(&changed));
+    assert_eq!(stack.id("e2e-idem-db-0"), db, "the unchanged database was replaced");
+    let env = docker(&["inspect", "--format", "{{json .Config.Env}}", "e2e-idem-web-1"]);
+    assert!(env.contains("COLOR=green"));
+    let config = docker(&["exec", "e2e-idem-web-1", "cat", "/etc/web.conf"]);
+    assert_eq!(config, "greeting=hello");
+
+    let history = stack.run(&["history", "--output", "json"]);
+    let revisions: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(revisions.as_array().unwrap().len(), 2, "the no-op deploy must not record a revision");
+
+    let down = stack.run(&["down"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(stack.containers().is_empty());
+    assert!(stack.networks().is_empty());
+    let volumes = docker(&["volume", "ls", "--filter", "label=io.swarmctl.stack=e2e-idem", "--format", "{{.Name}}"]);
+    assert_eq!(volumes.trim(), "e2e-idem_data-0", "down without --volumes keeps data");
+    assert!(stack.run(&["down"]).status.success(), "down of nothing succeeds");
+}
+
+#[test]
+fn a_dependency_that_never_gets_healthy_fails_the_deploy_with_its_health_log() {
+    let stack = Stack::new("e2e-unhealthy", r#"
+name: NAME
+services:
+  db:
+    image: swarmctl-test/testapp:latest
+    environment: {TESTAPP_UNHEALTHY: "1"}
+    healthcheck: {test: ["CMD", "/testapp", "check", "http://127.0.0.1:8080/health"], interval: 500ms, retries: 2}
+  web:
+    image: swarmctl-test/testapp:latest
+    depends_on: {db: {condition: service_healthy}}
+  cache:
+    image: swarmctl-test/testapp:latest
+"#);
+    let out = stack.run(&["deploy", "--timeout", "60s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let output = text(&out);
+    assert!(output.contains("wait healthy e2e-unhealthy-db-1"), "{output}");
+    assert!(output.contains("unhealthy"), "{output}");
+    assert!(output.contains("skipped"), "web must be skipped: {output}");
+    assert!(stack.containers().contains(&"e2e-unhealthy-cache-1".to_string()), "independent work finishes");
+    assert!(!stack.containers().contains(&"e2e-unhealthy-web-1".to_string()));
+}
+
+#[test]
+fn a_failing_job_fails_the_deploy_with_its_last_log_lines() {
+    let stack = Stack::new("e2e-job", r#"
+name: NAME
+services:
+  migrate:
+    image: swarmctl-test/testapp:latest
+    environment: {TESTAPP_EXIT_AFTER: 100ms, TESTAPP_EXIT_CODE: "3"}
+  web:
+    image: swarmctl-test/testapp:latest
+    depends_on: {migrate: {condition: service_completed_successfully}}
+"#);
+    let out = stack.run(&["deploy"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("exited with code 3"), "{}", text(&out));
+    let state = docker(&["inspect", "--format", "{{.State.Status}} {{.HostConfig.RestartPolicy.Name}}", "e2e-job-migrate-1"]);
+    assert_eq!(state.trim(), "exited no", "a job is kept with its logs and not restarted");
+}
+
+/// Kill the deploy after its k-th mutation, for every k; a re-run must converge with no
+/// duplicates and no leftovers.
+#[test]
+fn a_deploy_killed_after_any_mutation_converges_when_run_again() {
+    let stack = Stack::new("e2e-kill", APP);
+    let plan = stack.run(&["plan"]);
+    let mutations = String::from_utf8_lossy(&plan.stdout).lines().filter(|l| l.starts_with('#') && !l.contains(" wait ")).count();
+    assert!(mutations >= 10, "{}", text(&plan));
+    for k in 1..=mutations {
+        let killed = stack.command(&["deploy"]).env("SWARMCTL_TEST_KILL_AFTER", k.to_string()).output().unwrap();
+        assert_ne!(killed.status.code(), Some(0), "k={k}: the hook must kill the deploy");
+        let rerun = stack.run(&["deploy"]);
+        assert!(rerun.status.success(), "k={k}: {}", text(&rerun));
+        assert_eq!(stack.containers(), ["e2e-kill-db-0", "e2e-kill-migrate-1", "e2e-kill-web-1", "e2e-kill-web-2"], "k={k}");
+        assert_eq!(stack.networks(), ["e2e-kill_default"], "k={k}");
+        assert!(text(&stack.run(&["plan"])).contains("no changes"), "k={k}");
+        assert!(stack.run(&["down", "--volumes"]).status.success());
+    }
+}
+
+#[test]
+fn a_second_deploy_of_the_same_stack_waits_for_the_first() {
+    let stack = Stack::new("e2e-lock", r#"
+name: NAME
+services:
+  slow:
+    image: swarmctl-test/testapp:latest
+    environment: {TESTAPP_START_DELAY: 3s}
+    healthcheck: {test: ["CMD", "/testapp", "check", "http://127.0.0.1:8080/health"], interval: 500ms, retries: 20}
+"#);
+    let mut first = stack.command(&["deploy"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let refused = stack.run(&["deploy", "--lock-timeout", "0s"]);
+    assert_eq!(refused.status.code(), Some(4), "{}", text(&refused));
+    assert!(text(&refused).contains("another deploy of `e2e-lock` is running (pid"), "{}", text(&refused));
+    let waited = stack.run(&["deploy", "--lock-timeout", "60s"]);
+    assert!(first.wait().unwrap().success());
+    assert!(waited.status.success(), "{}", text(&waited));
+    assert!(text(&waited).contains("no changes"), "the waiter sees the finished deploy: {}", text(&waited));
+    assert_eq!(stack.containers(), ["e2e-lock-slow-1"]);
+}
+
+#[test]
+fn bad_input_changes_nothing_and_exits_2() {
+    let stack = Stack::new("e2e-bad", "name: NAME\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    depends_on: [nope]\n");
+    let out = stack.run(&["deploy"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stack.containers().is_empty() && stack.networks().is_empty());
+    stack.write("name: NAME\nservices:\n  web:\n    image: not-built-anywhere:1\n");
+    let out = stack.run(&["deploy"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("not-built-anywhere:1"));
+    assert!(stack.containers().is_empty() && stack.networks().is_empty());
+}
+
+/// Where the repository's example stacks live.
+#[allow(dead_code)]
+fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}

@@ -1,0 +1,147 @@
+//! The host planner, scenario by scenario: each test plans against a fake engine's observed
+//! state, snapshots the plan text, then applies it to the fake and checks that planning again
+//! changes nothing (convergence).
+
+use std::path::Path;
+use std::sync::Arc;
+use swarmctl::apply::{apply, ApplyOptions, Silent};
+use swarmctl::engine::{Engine, FakeEngine, ObservedContainer, ContainerState};
+use swarmctl::plan::host::{candidate_names, plan, PlanOptions};
+use swarmctl::plan::Plan;
+use swarmctl::spec::{load, LoadOptions, Loaded};
+
+const IMAGE: &str = "swarmctl-test/testapp:latest";
+
+fn stack(dir: &Path, yaml: &str) -> Loaded {
+    std::fs::write(dir.join("stack.yaml"), yaml).unwrap();
+    let options = LoadOptions { path: dir.to_path_buf(), ..LoadOptions::default() };
+    load(&options, &|_: &str| None::<String>).unwrap_or_else(|f| panic!("{:?}", f.diagnostics))
+}
+
+async fn plan_for(engine: &FakeEngine, loaded: &Loaded) -> Plan {
+    let observed = engine.observe(&loaded.stack.name, &candidate_names(&loaded.stack)).await.unwrap();
+    plan(&loaded.stack, &loaded.graph, &observed, &PlanOptions::default()).unwrap()
+}
+
+async fn deploy(engine: &FakeEngine, loaded: &Loaded) -> Plan {
+    let planned = plan_for(engine, loaded).await;
+    let report = apply(&planned, Arc::new(engine.clone()), &Silent, &ApplyOptions::default()).await;
+    assert!(report.converged(), "{:?}", report.outcomes);
+    planned
+}
+
+fn engine() -> FakeEngine {
+    let engine = FakeEngine::new();
+    engine.add_image(IMAGE);
+    engine
+}
+
+const SHOP: &str = r#"
+name: shop
+services:
+  db:
+    image: swarmctl-test/testapp:latest
+    x-kind: statefulset
+    deploy: {replicas: 2}
+    healthcheck: {test: ["CMD", "true"], interval: 1s}
+    volumes: [data:/data]
+  migrate:
+    image: swarmctl-test/testapp:latest
+    depends_on: {db: {condition: service_healthy}}
+  web:
+    image: swarmctl-test/testapp:latest
+    deploy: {replicas: 2}
+    environment: {MODE: blue}
+    depends_on:
+      migrate: {condition: service_completed_successfully}
+      cache: {condition: service_started}
+  cache:
+    image: swarmctl-test/testapp:latest
+volumes:
+  data:
+"#;
+
+#[tokio::test]
+async fn a_cold_deploy_creates_everything_in_dependency_order_and_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = stack(dir.path(), SHOP);
+    let engine = engine();
+    let planned = deploy(&engine, &loaded).await;
+    insta::assert_snapshot!("cold_deploy", planned.to_string());
+    assert!(plan_for(&engine, &loaded).await.is_empty(), "a second plan must change nothing");
+}
+
+#[tokio::test]
+async fn a_changed_service_is_replaced_and_nothing_else_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    deploy(&engine, &stack(dir.path(), SHOP)).await;
+    let changed = stack(dir.path(), &SHOP.replace("MODE: blue", "MODE: green"));
+    let planned = plan_for(&engine, &changed).await;
+    insta::assert_snapshot!("change_one_service", planned.to_string());
+    assert!(planned.steps.iter().all(|s| s.service.as_deref() == Some("web")));
+    deploy(&engine, &changed).await;
+    assert!(plan_for(&engine, &changed).await.is_empty());
+}
+
+#[tokio::test]
+async fn scaling_adds_or_removes_replicas_without_touching_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    deploy(&engine, &stack(dir.path(), SHOP)).await;
+    let up = stack(dir.path(), &SHOP.replace("deploy: {replicas: 2}\n    environment", "deploy: {replicas: 3}\n    environment"));
+    insta::assert_snapshot!("scale_up", plan_for(&engine, &up).await.to_string());
+    let down = stack(dir.path(), &SHOP.replace("x-kind: statefulset\n    deploy: {replicas: 2}", "x-kind: statefulset\n    deploy: {replicas: 1}"));
+    let planned = plan_for(&engine, &down).await;
+    insta::assert_snapshot!("scale_down_statefulset_keeps_volumes", planned.to_string());
+    assert!(planned.steps.iter().all(|s| !s.op.verb().contains("volume")), "scaling down never deletes volumes");
+}
+
+#[tokio::test]
+async fn a_removed_service_is_an_orphan_and_its_volume_is_only_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    deploy(&engine, &stack(dir.path(), SHOP)).await;
+    let without_db = r#"
+name: shop
+services:
+  cache:
+    image: swarmctl-test/testapp:latest
+"#;
+    let planned = plan_for(&engine, &stack(dir.path(), without_db)).await;
+    insta::assert_snapshot!("orphans", planned.to_string());
+    assert_eq!(planned.orphaned_volumes, vec!["shop_data-0", "shop_data-1"]);
+}
+
+#[tokio::test]
+async fn a_completed_job_is_not_run_again_and_a_failed_one_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let loaded = stack(dir.path(), SHOP);
+    deploy(&engine, &loaded).await;
+    assert!(plan_for(&engine, &loaded).await.is_empty(), "exited 0 and unchanged: satisfied");
+    // The job's container exited non-zero (e.g. a migration failed last time).
+    let job = engine.container("shop-migrate-1").unwrap();
+    engine.add_container(ObservedContainer { state: ContainerState::Exited { code: 3 }, ..job });
+    insta::assert_snapshot!("job_rerun", plan_for(&engine, &loaded).await.to_string());
+}
+
+#[tokio::test]
+async fn names_taken_by_foreign_objects_and_missing_images_are_refused_before_any_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = FakeEngine::new();
+    engine.add_image(IMAGE);
+    engine.add_container(ObservedContainer {
+        id: "foreign".into(),
+        name: "shop-cache-1".into(),
+        image: IMAGE.into(),
+        labels: Default::default(),
+        state: ContainerState::Running,
+        health: None,
+        created: String::new(),
+    });
+    let loaded = stack(dir.path(), &SHOP.replace("  cache:\n    image: swarmctl-test/testapp:latest", "  cache:\n    image: not-here:1"));
+    let observed = engine.observe("shop", &candidate_names(&loaded.stack)).await.unwrap();
+    let error = plan(&loaded.stack, &loaded.graph, &observed, &PlanOptions::default()).unwrap_err();
+    insta::assert_snapshot!("refused", error.to_string());
+}
