@@ -284,8 +284,8 @@ mod tests {
 
     #[test]
     fn tls_needs_its_three_files() {
-        let directory = std::env::temp_dir().join(format!("swarmctl-connect-test-{}", std::process::id()));
-        std::fs::create_dir_all(&directory).expect("temp dir");
+        let temporary = tempfile::tempdir().expect("temp dir");
+        let directory = temporary.path().to_path_buf();
         let tls = ConnectOptions { tls_verify: true, cert_path: Some(directory.clone()), ..options("tcp://10.0.0.5") };
         let missing = DockerHost::from_options(&tls).expect_err("no files yet");
         assert!(missing.to_string().contains("ca.pem"), "{missing}");
@@ -294,7 +294,6 @@ mod tests {
         }
         let parsed = DockerHost::from_options(&tls).expect("files present");
         assert!(matches!(parsed, DockerHost::Tcp { port: 2376, tls: Some(_), .. }), "{parsed:?}");
-        std::fs::remove_dir_all(&directory).expect("cleanup");
     }
 
     #[test]
@@ -319,7 +318,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_socket_is_reported_as_unreachable() {
-        let error = connect(&options("unix:///nonexistent/docker.sock")).await.err().expect("no engine there");
+        let error = connect(&options("unix:///nonexistent/docker.sock")).await.expect_err("no engine there");
         assert!(matches!(error, EngineError::Unreachable { .. }), "{error:?}");
         assert!(error.to_string().contains("unix:///nonexistent/docker.sock"), "{error}");
     }

@@ -505,7 +505,8 @@ mod tests {
     #[test]
     fn mounts_map_kind_source_and_read_only() {
         let mounts = container_create_body(&web_spec()).host_config.and_then(|host| host.mounts).expect("mounts");
-        let summary: Vec<(Option<MountType>, Option<String>, Option<String>, Option<bool>)> = mounts
+        type MountSummary = (Option<MountType>, Option<String>, Option<String>, Option<bool>);
+        let summary: Vec<MountSummary> = mounts
             .iter()
             .map(|mount| (mount.typ, mount.source.clone(), mount.target.clone(), mount.read_only))
             .collect();

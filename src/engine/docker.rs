@@ -37,6 +37,8 @@ const WAIT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// How far back the event subscription of a wait starts, so nothing between the subscription
 /// and the first inspect is missed (events are only triggers to re-inspect; repeats are harmless).
 const EVENT_REPLAY: Duration = Duration::from_secs(2);
+/// How long past a wait's deadline an in-flight inspect may still answer.
+const INSPECT_GRACE: Duration = Duration::from_secs(1);
 /// Time limit for an image build to start answering (the context upload counts).
 const BUILD_REQUEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -65,7 +67,13 @@ impl DockerEngine {
     }
 
     fn error(&self, operation: Operation, resource: &str, error: BollardError) -> EngineError {
-        convert::engine_error(operation, resource, &self.host, error)
+        match convert::engine_error(operation, resource, &self.host, error) {
+            // bollard does not say which limit ran out; it is the client's request timeout.
+            EngineError::Timeout { operation, resource, after, detail } if after.is_zero() => {
+                EngineError::Timeout { operation, resource, after: self.docker.timeout(), detail }
+            }
+            other => other,
+        }
     }
 
     /// The container's name for messages, falling back to the (short) ID.
@@ -143,7 +151,10 @@ impl DockerEngine {
     }
 
     /// Re-inspects `id` on every relevant event (or every [`WAIT_POLL_INTERVAL`]) until `judge`
-    /// returns a verdict or `timeout` passes. On timeout, `judge_timeout` supplies the evidence.
+    /// returns a verdict or `timeout` passes; a timeout carries the last state and health log.
+    ///
+    /// The event subscription replays from [`EVENT_REPLAY`] ago, so a change between the
+    /// subscription and the first inspect is not missed; polling covers a broken stream.
     async fn wait_for<Judge>(
         &self,
         operation: Operation,
@@ -159,7 +170,14 @@ impl DockerEngine {
         futures::pin_mut!(events);
         let mut events_alive = true;
         let last_state = loop {
-            let inspected = self.inspect(operation, id).await?;
+            // A stuck daemon must not stretch the deadline by a whole request timeout.
+            let answer = tokio::time::timeout_at(deadline + INSPECT_GRACE, self.inspect(operation, id)).await;
+            let Ok(inspected) = answer else {
+                let resource = short_id(id);
+                let detail = vec!["the engine did not answer an inspect before the deadline".to_string()];
+                return Err(EngineError::Timeout { operation, resource, after: timeout, detail });
+            };
+            let inspected = inspected?;
             let state = inspected.state.unwrap_or_default();
             let restarts = inspected.restart_count.unwrap_or(0);
             match judge(&state, restarts) {
@@ -648,6 +666,14 @@ mod tests {
             health: health.map(|status| Health { status: Some(status), ..Health::default() }),
             ..InspectedState::default()
         }
+    }
+
+    #[test]
+    fn the_engine_can_be_shared_across_tasks_and_used_as_a_trait_object() {
+        fn shareable<T: Send + Sync + Clone + 'static>() {}
+        fn object_safe(_: Option<std::sync::Arc<dyn Engine>>) {}
+        shareable::<DockerEngine>();
+        object_safe(None);
     }
 
     #[test]
