@@ -33,7 +33,12 @@ impl Default for ApplyOptions {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum StepOutcome {
     Done { seconds: f64 },
-    Failed { error: String, detail: Vec<String> },
+    Failed {
+        error: String,
+        detail: Vec<String>,
+        /// The engine moved under the plan (409 already exists, 404 gone): planning again fixes it.
+        race: bool,
+    },
     /// Not run because a step it needed failed.
     Skipped { because: StepId },
     /// Not run because the deploy was interrupted.
@@ -65,6 +70,11 @@ pub struct ApplyReport {
 impl ApplyReport {
     pub fn converged(&self) -> bool {
         !self.interrupted && self.outcomes.iter().all(|o| matches!(o, StepOutcome::Done { .. }))
+    }
+
+    /// Every failure was a race with the engine: observing and planning again can converge.
+    pub fn only_races(&self) -> bool {
+        self.outcomes.iter().all(|o| !matches!(o, StepOutcome::Failed { race: false, .. }))
     }
 
     pub fn count(&self, predicate: impl Fn(&StepOutcome) -> bool) -> usize {
@@ -147,7 +157,7 @@ pub async fn apply(plan: &Plan, engine: Arc<dyn Engine>, progress: &dyn Progress
                     _ => Vec::new(),
                 };
                 skip_dependents(id, &dependents, &mut outcomes, steps, progress);
-                StepOutcome::Failed { error: error.to_string(), detail }
+                StepOutcome::Failed { error: error.to_string(), detail, race: error.is_conflict() || error.is_not_found() }
             }
         };
         progress.finished(step, &outcome);

@@ -139,9 +139,23 @@ async fn names_taken_by_foreign_objects_and_missing_images_are_refused_before_an
         state: ContainerState::Running,
         health: None,
         created: String::new(),
+        networks: Default::default(),
     });
     let loaded = stack(dir.path(), &SHOP.replace("  cache:\n    image: swarmctl-test/testapp:latest", "  cache:\n    image: not-here:1"));
     let observed = engine.observe("shop", &candidate_names(&loaded.stack)).await.unwrap();
     let error = plan(&loaded.stack, &loaded.graph, &observed, &PlanOptions::default()).unwrap_err();
     insta::assert_snapshot!("refused", error.to_string());
+}
+
+#[tokio::test]
+async fn a_job_created_but_never_started_is_started_not_just_awaited() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let loaded = stack(dir.path(), SHOP);
+    deploy(&engine, &loaded).await;
+    // A deploy killed between the job's create and start leaves it `Created`; waiting on it
+    // would return at once (the engine reports exit 0 for a container that never ran).
+    let job = engine.container("shop-migrate-1").unwrap();
+    engine.add_container(ObservedContainer { state: ContainerState::Created, ..job });
+    insta::assert_snapshot!("job_never_started", plan_for(&engine, &loaded).await.to_string());
 }

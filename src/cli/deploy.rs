@@ -186,11 +186,24 @@ pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &Deploy
             cancel.store(true, Ordering::SeqCst);
         }
     });
-    let report = if std::io::stderr().is_terminal() && engine_args.output == Output::Text {
-        apply::apply(&plan, engine, &Live::new(&plan), &options).await
-    } else {
-        apply::apply(&plan, engine, &Lines::new(false), &options).await
-    };
+    let mut plan = plan;
+    let mut report = run(&plan, &engine, engine_args, &options).await;
+    // Level-triggered: the engine may have moved while we worked (a killed deploy's last call
+    // landing late, an object gone). Look again and converge, a bounded number of times.
+    for _ in 0..2 {
+        if report.interrupted || !report.only_races() {
+            break;
+        }
+        let Ok(observed) = observe(&engine, &loaded).await else { break };
+        let Ok(again) = make_plan(&loaded, &observed, deploy.timeout) else { break };
+        if again.is_empty() {
+            break;
+        }
+        eprintln!("the engine changed while deploying; planning again:");
+        eprint!("{again}");
+        report = run(&again, &engine, engine_args, &options).await;
+        plan = again;
+    }
     let result = if report.interrupted {
         "interrupted"
     } else if report.converged() {
@@ -208,6 +221,14 @@ pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &Deploy
         Exit::Ok
     } else {
         Exit::NotConverged
+    }
+}
+
+async fn run(plan: &Plan, engine: &Shared, engine_args: &EngineArgs, options: &ApplyOptions) -> ApplyReport {
+    if std::io::stderr().is_terminal() && engine_args.output == Output::Text {
+        apply::apply(plan, engine.clone(), &Live::new(plan), options).await
+    } else {
+        apply::apply(plan, engine.clone(), &Lines::new(false), options).await
     }
 }
 

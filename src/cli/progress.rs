@@ -38,7 +38,7 @@ impl Progress for Lines {
         let at = self.started.elapsed().as_secs_f64();
         match outcome {
             StepOutcome::Done { seconds } => eprintln!("[{at:>6.1}s] {} {} {} ({seconds:.2}s)", self.paint("32", "✓"), step.op.verb(), step.op.object()),
-            StepOutcome::Failed { error, detail } => {
+            StepOutcome::Failed { error, detail, .. } => {
                 eprintln!("[{at:>6.1}s] {} {} {}: {error}", self.paint("31", "✗"), step.op.verb(), step.op.object());
                 for line in detail {
                     eprintln!("           | {line}");
@@ -117,7 +117,7 @@ impl Progress for Live {
                     service.bar.finish_with_message(format!("✓ done in {seconds:.1}s"));
                 }
             }
-            StepOutcome::Failed { error, detail } => {
+            StepOutcome::Failed { error, detail, .. } => {
                 service.bar.abandon_with_message(format!("✗ failed: {} {}", step.op.verb(), step.op.object()));
                 if let Ok(mut failures) = self.failures.lock() {
                     failures.push(format!("✗ {}: {error}", step.op.object()));

@@ -298,6 +298,12 @@ pub(crate) fn observed_container(summary: &ContainerSummary) -> Option<ObservedC
         state,
         health,
         created: unix_seconds_to_rfc3339(summary.created.unwrap_or(0)),
+        networks: summary
+            .network_settings
+            .as_ref()
+            .and_then(|settings| settings.networks.as_ref())
+            .map(|networks| networks.values().filter_map(|endpoint| endpoint.network_id.clone()).filter(|id| !id.is_empty()).collect())
+            .unwrap_or_default(),
     })
 }
 

@@ -391,6 +391,7 @@ impl Engine for FakeEngine {
                 state: ContainerState::Created,
                 health: None,
                 created: "2000-01-01T00:00:00Z".into(),
+                networks: spec.networks.iter().map(|n| n.network_id.clone()).filter(|id| !id.is_empty()).collect(),
             },
         );
         Ok(id)
@@ -632,6 +633,7 @@ mod tests {
             state: ContainerState::Running,
             health: None,
             created: "2000-01-01T00:00:00Z".into(),
+            networks: BTreeSet::new(),
         });
         let candidates = CandidateNames {
             containers: BTreeSet::from(["demo-web-1".to_string(), "demo-db-1".to_string()]),

@@ -39,6 +39,9 @@ pub struct ObservedContainer {
     pub health: Option<HealthState>,
     /// Creation time, RFC 3339 UTC (`2024-05-01T12:00:00Z`).
     pub created: String,
+    /// IDs of the networks it is attached to (a planner resolves duplicate network names by use).
+    #[serde(default)]
+    pub networks: BTreeSet<String>,
 }
 
 /// A container's lifecycle state.
@@ -175,7 +178,7 @@ mod tests {
         let state = ObservedState {
             containers: vec![ObservedContainer {
                 id: "abc".into(),
-                name: "demo-web-1".into(),
+                name: "demo-web-1".into(), networks: Default::default(), // mirror
                 image: "web:1".into(),
                 labels: BTreeMap::from([("io.swarmctl.stack".into(), "demo".into())]),
                 state: ContainerState::Exited { code: 3 },

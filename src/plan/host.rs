@@ -85,8 +85,9 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedState, op
         }
     }
 
-    let networks = plan_networks(stack, observed, &mut plan);
+    let networks = plan_networks(stack, observed, &owned, &mut plan);
     let volumes = plan_volumes(stack, observed, &mut plan);
+    let losing: BTreeSet<String> = networks.duplicates.iter().map(|(id, _)| id.clone()).collect();
 
     let mut ready: BTreeMap<&str, Ready> = BTreeMap::new();
     for name in graph.waves().into_iter().flatten() {
@@ -98,16 +99,20 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedState, op
                 None => after.extend(ready.get(dependency).map(|r| r.for_condition(condition).to_vec()).unwrap_or_default()),
             }
         }
-        let service_ready = plan_service(stack, service, &owned, observed, &networks, &volumes, after, options, &mut plan, &mut removals);
+        let service_ready = plan_service(stack, service, &owned, observed, &networks.refs, &losing, &volumes, after, options, &mut plan, &mut removals);
         ready.insert(stack.services.get_key_value(&name).map(|(k, _)| k.as_str()).unwrap_or_default(), service_ready);
     }
 
     // Networks nothing uses any more go last, after every container that could be on them.
+    let all_removals: Vec<StepId> = plan.steps.iter().filter(|s| matches!(s.op, Op::RemoveContainer { .. })).map(|s| s.id).collect();
     let wanted: BTreeSet<String> = desired_networks(stack).into_iter().map(|n| network_name(stack, &n)).collect();
     for network in observed.networks.iter().filter(|n| n.labels.get(LABEL_STACK) == Some(&stack.name)) {
         if !wanted.contains(&network.name) {
-            plan.push(Op::RemoveNetwork { id: network.id.clone(), name: network.name.clone() }, Cause::Orphaned, removals.clone(), None);
+            plan.push(Op::RemoveNetwork { id: network.id.clone(), name: network.name.clone() }, Cause::Orphaned, all_removals.clone(), None);
         }
+    }
+    for (id, name) in &networks.duplicates {
+        plan.push(Op::RemoveNetwork { id: id.clone(), name: name.clone() }, Cause::Duplicate, all_removals.clone(), None);
     }
     let wanted_volumes = desired_volumes(stack);
     plan.orphaned_volumes = observed
@@ -206,8 +211,15 @@ fn desired_volumes(stack: &Stack) -> BTreeMap<String, VolumeSpec> {
     volumes
 }
 
-fn plan_networks(stack: &Stack, observed: &ObservedState, plan: &mut Plan) -> BTreeMap<String, NetworkRef> {
+/// Networks the services will use, and owned networks that duplicate a name and lost.
+struct Networks {
+    refs: BTreeMap<String, NetworkRef>,
+    duplicates: Vec<(String, String)>,
+}
+
+fn plan_networks(stack: &Stack, observed: &ObservedState, owned: &[&ObservedContainer], plan: &mut Plan) -> Networks {
     let mut refs = BTreeMap::new();
+    let mut duplicates = Vec::new();
     for (key, network) in &stack.networks {
         if network.external {
             refs.insert(key.clone(), NetworkRef::Existing(network.name.clone().unwrap_or_else(|| key.clone())));
@@ -215,8 +227,13 @@ fn plan_networks(stack: &Stack, observed: &ObservedState, plan: &mut Plan) -> BT
     }
     for key in desired_networks(stack) {
         let name = network_name(stack, &key);
-        // Two networks may share a name on these engines; the smallest ID wins, deterministically.
-        let existing = observed.networks.iter().filter(|n| n.name == name && n.labels.get(LABEL_STACK) == Some(&stack.name)).map(|n| &n.id).min();
+        // Two networks may share a name on these engines (a killed deploy's create can land after
+        // the next deploy looked). Keep the one most containers use, then the smallest ID.
+        let mut same_name: Vec<&String> =
+            observed.networks.iter().filter(|n| n.name == name && n.labels.get(LABEL_STACK) == Some(&stack.name)).map(|n| &n.id).collect();
+        same_name.sort_by_key(|id| (std::cmp::Reverse(owned.iter().filter(|c| c.networks.contains(*id)).count()), (*id).clone()));
+        duplicates.extend(same_name.iter().skip(1).map(|id| ((*id).clone(), name.clone())));
+        let existing = same_name.first().copied();
         let reference = match existing {
             Some(id) => NetworkRef::Existing(id.clone()),
             None => {
@@ -238,7 +255,7 @@ fn plan_networks(stack: &Stack, observed: &ObservedState, plan: &mut Plan) -> BT
         };
         refs.insert(key, reference);
     }
-    refs
+    Networks { refs, duplicates }
 }
 
 fn plan_volumes(stack: &Stack, observed: &ObservedState, plan: &mut Plan) -> BTreeMap<String, StepId> {
@@ -257,6 +274,7 @@ fn plan_service(
     owned: &[&ObservedContainer],
     observed: &ObservedState,
     networks: &BTreeMap<String, NetworkRef>,
+    losing_networks: &BTreeSet<String>,
     volumes: &BTreeMap<String, StepId>,
     dependencies: Vec<StepId>,
     options: &PlanOptions,
@@ -312,6 +330,7 @@ fn plan_service(
             None if current > 0 && !mine.is_empty() => Some(Cause::Scaled { from: current, to: service.replicas }),
             None => Some(Cause::Missing),
             Some(c) if c.labels.get(LABEL_HASH) != Some(&hash) => Some(Cause::Changed(changed_fields(c, &fields))),
+            Some(c) if !c.networks.is_disjoint(losing_networks) => Some(Cause::Changed(vec!["network (duplicate name)".into()])),
             Some(c) => match (&c.state, service.kind) {
                 (ContainerState::Exited { code: 0 }, Kind::Job) => None,
                 (ContainerState::Exited { code }, Kind::Job) => Some(Cause::Rerun { exit_code: *code }),
@@ -329,8 +348,12 @@ fn plan_service(
                 (ContainerRef::CreatedBy(create), Some(start))
             }
             (None, Some(existing)) => {
-                let stopped = matches!(existing.state, ContainerState::Created | ContainerState::Exited { .. } | ContainerState::Dead);
-                let start = (stopped && service.kind != Kind::Job).then(|| {
+                // A job runs once: start it only if it never ran (killed between create and start).
+                let start_it = match service.kind {
+                    Kind::Job => existing.state == ContainerState::Created,
+                    _ => matches!(existing.state, ContainerState::Created | ContainerState::Exited { .. } | ContainerState::Dead),
+                };
+                let start = start_it.then(|| {
                     plan.push(
                         Op::StartContainer { container: ContainerRef::Existing(existing.id.clone()), name: container.clone() },
                         Cause::NotRunning,
@@ -377,7 +400,7 @@ fn plan_service(
 /// An unchanged replica that a deploy must still wait for.
 fn not_ready(container: &ObservedContainer, service: &Service) -> bool {
     match service.kind {
-        Kind::Job => matches!(container.state, ContainerState::Running | ContainerState::Created),
+        Kind::Job => container.state == ContainerState::Running,
         _ => matches!(container.health, Some(HealthState::Starting | HealthState::Unhealthy)),
     }
 }

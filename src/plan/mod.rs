@@ -108,6 +108,8 @@ pub enum Cause {
     Readiness,
     /// Requested by `down`.
     Down,
+    /// An owned network whose name another owned network also has.
+    Duplicate,
 }
 
 impl fmt::Display for Cause {
@@ -122,6 +124,7 @@ impl fmt::Display for Cause {
             Cause::Rerun { exit_code } => write!(f, "job failed before (exit {exit_code})"),
             Cause::Readiness => f.write_str("readiness"),
             Cause::Down => f.write_str("down"),
+            Cause::Duplicate => f.write_str("duplicate name"),
         }
     }
 }
