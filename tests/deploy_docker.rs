@@ -261,7 +261,67 @@ fn bad_input_changes_nothing_and_exits_2() {
 }
 
 /// Where the repository's example stacks live.
-#[allow(dead_code)]
 fn repository() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A free TCP port on loopback, for host ports that must not collide with anything running.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The example DB gateway, offline: real PostgreSQL reachable only through real HAProxy.
+#[test]
+fn db_gateway_serves_sql_through_haproxy_and_redeploys_as_a_no_op() {
+    images();
+    let state = tempfile::tempdir().unwrap();
+    let (pg_port, stats_port, web_port, api_port) = (free_port(), free_port(), free_port(), free_port());
+    let swarmctl = |args: &[&str]| {
+        let mut command = Command::new(BINARY);
+        command
+            .args(args)
+            .arg(repository().join("stacks/db-gateway"))
+            .args(["--overlay", "overlays/single-host", "--overlay", "overlays/offline", "--name", "e2e-dbgw", "--target", "host"])
+            .current_dir(repository())
+            .env("SWARMCTL_STATE_DIR", state.path())
+            .env("NO_COLOR", "1")
+            .env("HAPROXY_PG_PORT", pg_port.to_string())
+            .env("HAPROXY_STATS_PORT", stats_port.to_string())
+            .env("WEBUI_BACKEND_PORT", web_port.to_string())
+            .env("HOST_API_PORT", api_port.to_string());
+        command.output().unwrap()
+    };
+    struct Down<'a>(&'a dyn Fn(&[&str]) -> Output);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            (self.0)(&["down", "--volumes"]);
+        }
+    }
+    let _cleanup = Down(&swarmctl);
+    swarmctl(&["down", "--volumes"]);
+
+    let deployed = swarmctl(&["deploy", "--timeout", "3m"]);
+    assert!(deployed.status.success(), "{}", text(&deployed));
+
+    // Write and read a row from the host, through the proxy's published port only.
+    let psql = |sql: &str| {
+        Command::new("docker")
+            .args(["run", "--rm", "--network", "host", "-e", "PGPASSWORD=kindler-dev-password", "--entrypoint", "psql", "swarmctl-test/postgres:15"])
+            .args(["-h", "127.0.0.1", "-p", &pg_port.to_string(), "-U", "kindler", "-d", "kindler", "-tAc", sql])
+            .output()
+            .unwrap()
+    };
+    let written = psql("CREATE TABLE IF NOT EXISTS e2e (id int, note text); INSERT INTO e2e VALUES (1, 'through haproxy');");
+    assert!(written.status.success(), "{}", text(&written));
+    let read = psql("SELECT note FROM e2e WHERE id = 1");
+    assert_eq!(String::from_utf8_lossy(&read.stdout).trim(), "through haproxy", "{}", text(&read));
+    // PostgreSQL itself publishes nothing: the proxy is the only way in.
+    let ports = docker(&["port", "e2e-dbgw-postgres-0"]);
+    assert!(ports.trim().is_empty(), "postgres publishes {ports}");
+
+    let again = swarmctl(&["deploy"]);
+    assert!(again.status.success() && text(&again).contains("no changes"), "{}", text(&again));
+    let down = swarmctl(&["down", "--volumes"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(docker(&["ps", "-a", "--filter", "label=io.swarmctl.stack=e2e-dbgw", "--format", "{{.Names}}"]).trim().is_empty());
 }
