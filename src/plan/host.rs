@@ -77,11 +77,10 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedState, op
         observed.containers.iter().filter(|c| c.labels.get(LABEL_STACK) == Some(&stack.name)).collect();
 
     // Orphans first: they may hold names, ports or networks the new containers need.
-    let mut removals: Vec<StepId> = Vec::new();
     for container in &owned {
         let service = container.labels.get(LABEL_SERVICE).map(String::as_str).unwrap_or("");
         if !stack.services.contains_key(service) && !stack.inactive.contains(service) {
-            removals.push(remove_container(&mut plan, container, Cause::Orphaned, vec![], Some(service), None));
+            remove_container(&mut plan, container, Cause::Orphaned, vec![], Some(service), None);
         }
     }
 
@@ -99,7 +98,7 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedState, op
                 None => after.extend(ready.get(dependency).map(|r| r.for_condition(condition).to_vec()).unwrap_or_default()),
             }
         }
-        let service_ready = plan_service(stack, service, &owned, observed, &networks.refs, &losing, &volumes, after, options, &mut plan, &mut removals);
+        let service_ready = plan_service(stack, service, &owned, observed, &networks.refs, &losing, &volumes, after, options, &mut plan);
         ready.insert(stack.services.get_key_value(&name).map(|(k, _)| k.as_str()).unwrap_or_default(), service_ready);
     }
 
@@ -279,7 +278,6 @@ fn plan_service(
     dependencies: Vec<StepId>,
     options: &PlanOptions,
     plan: &mut Plan,
-    removals: &mut Vec<StepId>,
 ) -> Ready {
     let name = service.name.as_str();
     let fields = field_hashes(stack, service);
@@ -392,7 +390,7 @@ fn plan_service(
     extra.sort_by(|a, b| b.name.cmp(&a.name));
     for container in extra {
         let cause = Cause::Scaled { from: current, to: service.replicas };
-        removals.push(remove_container(plan, container, cause, vec![], Some(name), service.stop_grace_period));
+        remove_container(plan, container, cause, vec![], Some(name), service.stop_grace_period);
     }
     ready
 }
