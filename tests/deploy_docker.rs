@@ -325,3 +325,31 @@ fn db_gateway_serves_sql_through_haproxy_and_redeploys_as_a_no_op() {
     assert!(down.status.success(), "{}", text(&down));
     assert!(docker(&["ps", "-a", "--filter", "label=io.swarmctl.stack=e2e-dbgw", "--format", "{{.Names}}"]).trim().is_empty());
 }
+
+#[test]
+fn ctrl_c_stops_scheduling_records_an_interrupted_revision_and_exits_130() {
+    let stack = Stack::new("e2e-sigint", r#"
+name: NAME
+services:
+  slow:
+    image: swarmctl-test/testapp:latest
+    environment: {TESTAPP_START_DELAY: 4s}
+    healthcheck: {test: ["CMD", "/testapp", "check", "http://127.0.0.1:8080/health"], interval: 500ms, retries: 30}
+  after:
+    image: swarmctl-test/testapp:latest
+    depends_on: {slow: {condition: service_healthy}}
+"#);
+    let child = stack.command(&["deploy"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: signalling a child process we own.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(!stack.containers().contains(&"e2e-sigint-after-1".to_string()), "nothing new starts after Ctrl-C");
+    let history = stack.run(&["history", "--output", "json"]);
+    let revisions: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(revisions[0]["result"], "interrupted", "{revisions}");
+    let rerun = stack.run(&["deploy"]);
+    assert!(rerun.status.success(), "{}", text(&rerun));
+    assert_eq!(stack.containers(), ["e2e-sigint-after-1", "e2e-sigint-slow-1"]);
+}
