@@ -5,7 +5,7 @@
 
 use crate::diagnostics::Diagnostic;
 use crate::spec::model::{Condition, Kind, Stack};
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
@@ -30,6 +30,8 @@ pub struct GraphNode {
 pub struct DependencyGraph {
     graph: DiGraph<GraphNode, Condition>,
     index: BTreeMap<String, NodeIndex>,
+    /// Topological level of each node (by node index), computed once when the graph is built.
+    level: Vec<usize>,
 }
 
 /// The barrier node that closes a layer.
@@ -47,73 +49,73 @@ impl DependencyGraph {
             index.insert(name.clone(), graph.add_node(GraphNode { name: name.clone(), kind: NodeKind::Service(service.kind) }));
         }
         for (name, service) in &stack.services {
-            for dependency in &service.depends_on {
+            // A self-dependency is reported by validation; as an edge it would also be a cycle.
+            for dependency in service.depends_on.iter().filter(|d| d.service != *name) {
                 if let Some(&from) = index.get(&dependency.service) {
                     graph.add_edge(from, index[name], dependency.condition);
                 }
             }
         }
-        // Layers: a barrier after each non-empty layer; the next layer's services wait for it.
-        let mut previous: Option<NodeIndex> = None;
-        for (layer, members) in stack.layers.iter().filter(|(_, m)| !m.is_empty()) {
-            if let Some(barrier) = previous {
-                for member in members {
-                    graph.add_edge(barrier, index[member], Condition::ServiceStarted);
-                }
-            }
+        // Layers: a barrier after each non-empty layer that a later one waits for (the last
+        // layer's would be a dangling node on the critical path); the next layer waits for it.
+        let layers: Vec<&(String, Vec<String>)> = stack.layers.iter().filter(|(_, m)| !m.is_empty()).collect();
+        for pair in layers.windows(2) {
+            let ((layer, members), (_, next_members)) = (pair[0], pair[1]);
             let barrier = graph.add_node(GraphNode { name: barrier_name(layer), kind: NodeKind::Barrier });
             index.insert(barrier_name(layer), barrier);
             for member in members {
                 graph.add_edge(index[member], barrier, Condition::ServiceStarted);
             }
-            previous = Some(barrier);
+            for member in next_members {
+                graph.add_edge(barrier, index[member], Condition::ServiceStarted);
+            }
         }
-        let built = DependencyGraph { graph, index };
+        let mut built = DependencyGraph { graph, index, level: Vec::new() };
         if let Some(cycle) = built.find_cycle() {
             let first = &cycle[0];
             let pos = stack.services.get(first).map(|s| s.pos);
             return Err(Diagnostic::error(pos, format!("dependency cycle: {}", cycle.join(" -> ")))
                 .with_hint("remove one of these depends_on entries (layer folders order services implicitly)"));
         }
+        built.level = built.compute_levels();
         Ok(built)
     }
 
-    /// A cycle as `a -> b -> … -> a`, read "a depends on b", starting from the smallest name.
+    /// A shortest cycle as `a -> b -> … -> a`, read "a depends on b", through the smallest name
+    /// of the first cyclic component. Breadth-first and iterative: a cycle of 100,000 services
+    /// is found without deep recursion or quadratic scans.
     fn find_cycle(&self) -> Option<Vec<String>> {
-        let mut components: Vec<Vec<NodeIndex>> = tarjan_scc(&self.graph)
+        let name = |i: NodeIndex| self.graph[i].name.as_str();
+        // kosaraju_scc walks with an explicit stack; tarjan_scc recurses once per node.
+        let start = kosaraju_scc(&self.graph)
             .into_iter()
             .filter(|c| c.len() > 1 || self.graph.contains_edge(c[0], c[0]))
-            .collect();
-        components.iter_mut().for_each(|c| c.sort_by(|a, b| self.graph[*a].name.cmp(&self.graph[*b].name)));
-        components.sort_by(|a, b| self.graph[a[0]].name.cmp(&self.graph[b[0]].name));
-        let component = components.first()?;
-        let start = component[0];
-        // Walk "depends on" edges (incoming) inside the component back to the start.
-        let mut path = vec![start];
-        let mut visited = vec![start];
-        fn walk(g: &DependencyGraph, comp: &[NodeIndex], path: &mut Vec<NodeIndex>, visited: &mut Vec<NodeIndex>, start: NodeIndex) -> bool {
-            let current = *path.last().expect("never empty");
-            let mut next: Vec<NodeIndex> = g.graph.neighbors_directed(current, Direction::Incoming).filter(|n| comp.contains(n)).collect();
-            next.sort_by(|a, b| g.graph[*a].name.cmp(&g.graph[*b].name));
-            next.dedup();
+            .filter_map(|c| c.into_iter().min_by(|a, b| name(*a).cmp(name(*b))))
+            .min_by(|a, b| name(*a).cmp(name(*b)))?;
+        let mut parent: Vec<Option<NodeIndex>> = vec![None; self.graph.node_count()];
+        let mut queue = std::collections::VecDeque::from([start]);
+        while let Some(current) = queue.pop_front() {
+            let mut next: Vec<NodeIndex> = self.graph.neighbors_directed(current, Direction::Incoming).collect();
+            next.sort_by(|a, b| name(*a).cmp(name(*b)));
             for candidate in next {
                 if candidate == start {
-                    path.push(start);
-                    return true;
-                }
-                if !visited.contains(&candidate) {
-                    visited.push(candidate);
-                    path.push(candidate);
-                    if walk(g, comp, path, visited, start) {
-                        return true;
+                    let mut path = vec![start];
+                    let mut at = current;
+                    while at != start {
+                        path.push(at);
+                        at = parent[at.index()].unwrap_or(start);
                     }
-                    path.pop();
+                    let mut names: Vec<String> = std::iter::once(start).chain(path.into_iter().skip(1).rev()).map(|i| name(i).to_string()).collect();
+                    names.push(name(start).to_string());
+                    return Some(names);
+                }
+                if parent[candidate.index()].is_none() {
+                    parent[candidate.index()] = Some(current);
+                    queue.push_back(candidate);
                 }
             }
-            false
         }
-        walk(self, component, &mut path, &mut visited, start);
-        Some(path.into_iter().map(|i| self.graph[i].name.clone()).collect())
+        None
     }
 
     pub fn nodes(&self) -> impl Iterator<Item = &GraphNode> {
@@ -134,19 +136,17 @@ impl DependencyGraph {
     }
 
     /// Level of each node: 0 for nodes with no dependencies, else one more than the deepest one.
-    fn levels(&self) -> BTreeMap<&str, usize> {
-        let mut levels: BTreeMap<&str, usize> = BTreeMap::new();
+    fn compute_levels(&self) -> Vec<usize> {
+        let mut level = vec![0; self.graph.node_count()];
         let order = petgraph::algo::toposort(&self.graph, None).unwrap_or_default();
         for node in order {
-            let level = self
-                .graph
-                .neighbors_directed(node, Direction::Incoming)
-                .map(|d| levels[self.graph[d].name.as_str()] + 1)
-                .max()
-                .unwrap_or(0);
-            levels.insert(&self.graph[node].name, level);
+            level[node.index()] = self.graph.neighbors_directed(node, Direction::Incoming).map(|d| level[d.index()] + 1).max().unwrap_or(0);
         }
-        levels
+        level
+    }
+
+    fn levels(&self) -> BTreeMap<&str, usize> {
+        self.index.iter().map(|(name, i)| (name.as_str(), self.level[i.index()])).collect()
     }
 
     /// Services grouped by topological level; each wave only depends on earlier waves.
@@ -237,7 +237,8 @@ impl DependencyGraph {
 
     pub fn to_mermaid(&self) -> String {
         let mut out = String::from("flowchart LR\n");
-        let id = |name: &str| name.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+        let ids = self.mermaid_ids();
+        let id = |name: &str| ids.get(name).cloned().unwrap_or_default();
         for node in self.nodes() {
             let shape = match node.kind {
                 NodeKind::Barrier => format!("{}{{{{\"{}\"}}}}", id(&node.name), node.name),
@@ -256,6 +257,24 @@ impl DependencyGraph {
             let _ = writeln!(out, "  {} -->|{label}| {}", id(from), id(to));
         }
         out
+    }
+
+    /// Mermaid node ids: names with other characters than letters and digits replaced by `_`,
+    /// made unique (`my-app` and `my_app` would both be `my_app`) in name order.
+    fn mermaid_ids(&self) -> BTreeMap<&str, String> {
+        let mut taken = std::collections::BTreeSet::new();
+        let mut ids = BTreeMap::new();
+        for name in self.index.keys() {
+            let base = name.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+            let mut id = base.clone();
+            let mut suffix = 2;
+            while !taken.insert(id.clone()) {
+                id = format!("{base}_{suffix}");
+                suffix += 1;
+            }
+            ids.insert(name.as_str(), id);
+        }
+        ids
     }
 
     fn sorted_edges(&self) -> Vec<(&str, &str, Condition)> {

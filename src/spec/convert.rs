@@ -39,6 +39,8 @@ pub struct ConvertInput<'a> {
     /// Layer folder of each service that was defined in one.
     pub service_layers: &'a BTreeMap<String, String>,
     pub layers: &'a [String],
+    /// Variables (process environment, then `.env`), for configs and secrets read from one.
+    pub variables: &'a dyn super::interpolate::Lookup,
 }
 
 pub fn convert(root: &Node, input: &ConvertInput<'_>, sources: &mut Sources, out: &mut Diagnostics) -> Stack {
@@ -115,18 +117,28 @@ impl Converter<'_, '_> {
         let text = |key: &str| get(key).and_then(Node::as_text).map(str::to_string);
         for entry in node.as_map().unwrap_or(&[]) {
             let key = entry.key.as_str();
-            if !key.starts_with("x-") && !MODELLED.contains(&key) && !PASSED_THROUGH.contains(&key) {
+            // Keys outside the specification were already reported as errors by the schema check.
+            let known = super::schema::is_service_key(key);
+            if known && !MODELLED.contains(&key) && !PASSED_THROUGH.contains(&key) {
                 self.out.warning(entry.key_pos, format!("service `{name}`: `{key}` is accepted but not acted on yet"));
             }
-            if key.starts_with("x-") && key != "x-kind" && key != "x-rollout" && key.starts_with("x-swarmctl") {
-                self.out.warning(entry.key_pos, format!("service `{name}`: unknown swarmctl extension `{key}`"));
+            if key.starts_with("x-") && key != "x-kind" && key != "x-rollout" {
+                // Other extensions are ignored, as compose does; a near miss of ours is a typo.
+                if let Some(ours) = super::schema::did_you_mean(key, ["x-kind", "x-rollout"]) {
+                    self.out.warning(entry.key_pos, format!("service `{name}`: extension `{key}` is ignored")).hint = Some(format!("did you mean `{ours}`?"));
+                } else if key.starts_with("x-swarmctl") {
+                    self.out.warning(entry.key_pos, format!("service `{name}`: unknown swarmctl extension `{key}`")).hint =
+                        Some("swarmctl reads `x-kind` and `x-rollout`".into());
+                }
             }
         }
         let kind = self.kind(name, node);
         let replicas = self.replicas(name, node, kind);
         let mut environment = BTreeMap::new();
-        for path in string_list(get("env_file"), "path") {
-            self.env_file(name, &path, get("env_file").map_or(node.pos, |n| n.pos), &mut environment);
+        match get("env_file") {
+            Some(list) if list.as_seq().is_some() => list.as_seq().unwrap_or(&[]).iter().for_each(|item| self.env_file(name, item, &mut environment)),
+            Some(single) => self.env_file(name, single, &mut environment),
+            None => {}
         }
         environment.extend(key_values(get("environment")));
         let mut positions: BTreeMap<String, Pos> = BTreeMap::new();
@@ -142,6 +154,16 @@ impl Converter<'_, '_> {
         }
         for entry in node.as_map().unwrap_or(&[]) {
             positions.insert(entry.key.clone(), entry.key_pos);
+        }
+        if let Some(networks) = get("networks") {
+            for item in networks.as_seq().unwrap_or(&[]) {
+                if let Some(network) = item.as_text() {
+                    positions.insert(format!("networks.{network}"), item.pos);
+                }
+            }
+            for entry in networks.as_map().unwrap_or(&[]) {
+                positions.insert(format!("networks.{}", entry.key), entry.key_pos);
+            }
         }
         Service {
             name: name.to_string(),
@@ -330,42 +352,61 @@ impl Converter<'_, '_> {
     }
 
     fn build(&mut self, node: &Node) -> Build {
-        let (context, dockerfile, args, target) = match node.as_text() {
-            Some(context) => (context.to_string(), None, BTreeMap::new(), None),
+        let (context, context_pos, dockerfile, args, target) = match node.as_text() {
+            Some(context) => (context.to_string(), node.pos, None, BTreeMap::new(), None),
             None => (
                 node.get("context").and_then(Node::as_text).unwrap_or(".").to_string(),
+                node.get("context").map_or(node.pos, |c| c.pos),
                 node.get("dockerfile").and_then(Node::as_text).map(str::to_string),
                 key_values(node.get("args")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
                 node.get("target").and_then(Node::as_text).map(str::to_string),
             ),
         };
+        // A remote context (a Git repository or a tarball URL) is fetched by the builder.
+        if is_remote_context(&context) {
+            return Build { context: PathBuf::from(context), dockerfile, args, target };
+        }
         let context = match resolve_inside(self.input.dir, &context) {
             Ok(path) => path,
             Err(why) => {
-                self.out.error(node.pos, format!("build context: {why}")).hint =
-                    Some("keep the build context inside the stack directory".into());
+                let hint = if why.is_outside() { "keep the build context inside the stack directory" } else { "the build context is a directory relative to the stack directory" };
+                self.out.error(context_pos, format!("build context: {why}")).hint = Some(hint.into());
                 PathBuf::from(context)
             }
         };
         Build { context, dockerfile, args, target }
     }
 
-    fn env_file(&mut self, name: &str, path: &str, pos: Pos, environment: &mut BTreeMap<String, Option<String>>) {
+    /// Reads one `env_file` entry; a missing file is fine when it says `required: false`.
+    fn env_file(&mut self, name: &str, item: &Node, environment: &mut BTreeMap<String, Option<String>>) {
+        let Some(path) = item.as_text().or_else(|| item.get("path").and_then(Node::as_text)) else { return };
+        let required = item.get("required").and_then(boolean).unwrap_or(true);
+        let pos = item.get("path").map_or(item.pos, |p| p.pos);
         let resolved = match resolve_inside(self.input.dir, path) {
             Ok(p) => p,
+            Err(super::files::Unresolved::Missing { .. }) if !required => return,
             Err(why) => {
-                self.out.error(pos, format!("service `{name}`: env_file {why}"));
+                let hint = if why.is_outside() {
+                    "keep env files inside the stack directory"
+                } else {
+                    "env files are relative to the stack directory; mark optional ones `required: false`"
+                };
+                self.out.error(pos, format!("service `{name}`: env_file {why}")).hint = Some(hint.into());
                 return;
             }
         };
         match std::fs::read_to_string(&resolved) {
-            Ok(text) => match super::dotenv::parse(&text, &|_: &str| None::<String>) {
-                Ok(vars) => environment.extend(vars.into_iter().map(|(k, v)| (k, Some(v)))),
-                Err((line, why)) => {
-                    let file = self.sources.add(&resolved, text);
-                    self.out.error(Pos { file, line, col: 1 }, format!("env_file: {why}"));
+            Ok(text) => {
+                let parsed = super::dotenv::parse(&text, &|_: &str| None::<String>);
+                environment.extend(parsed.vars.into_iter().map(|(k, v)| (k, Some(v))));
+                if !parsed.errors.is_empty() {
+                    // Env files hold credentials: positions only, never an excerpt.
+                    let file = self.sources.add_sensitive(&resolved, text);
+                    for (line, why) in parsed.errors {
+                        self.out.error(Pos { file, line, col: 1 }, format!("env_file: {why}"));
+                    }
                 }
-            },
+            }
             Err(e) => {
                 self.out.error(pos, format!("service `{name}`: cannot read env_file `{path}`: {e}"));
             }
@@ -445,21 +486,25 @@ impl Converter<'_, '_> {
             let relative = file_node.as_text().unwrap_or("");
             match resolve_inside(self.input.dir, relative) {
                 Ok(path) => {
-                    object.content = self.read_object_file(&path, file_node.pos);
+                    object.content = self.read_object_file(&path, file_node.pos, secret);
                     object.file = Some(path);
                 }
                 Err(why) => {
                     let kind = if secret { "secret" } else { "config" };
-                    self.out.error(file_node.pos, format!("{kind} `{name}`: {why}")).hint =
-                        Some("keep config and secret files inside the stack directory".into());
+                    let hint = if why.is_outside() {
+                        "keep config and secret files inside the stack directory"
+                    } else {
+                        "`file:` is relative to the stack directory"
+                    };
+                    self.out.error(file_node.pos, format!("{kind} `{name}`: {why}")).hint = Some(hint.into());
                 }
             }
         } else if let Some(content) = node.get("content").and_then(Node::as_text) {
             object.content = content.as_bytes().to_vec();
         } else if let Some(variable) = node.get("environment").and_then(Node::as_text) {
-            match std::env::var(variable) {
-                Ok(value) => object.content = value.into_bytes(),
-                Err(_) => {
+            match self.input.variables.get(variable) {
+                Some(value) => object.content = value.into_bytes(),
+                None => {
                     self.out.error(node.pos, format!("`{name}` reads environment variable `{variable}`, which is not set"));
                 }
             }
@@ -477,7 +522,7 @@ impl Converter<'_, '_> {
     }
 
     /// Reads a config or secret file; `*.hbs` files are rendered with the stack's values.
-    fn read_object_file(&mut self, path: &Path, pos: Pos) -> Vec<u8> {
+    fn read_object_file(&mut self, path: &Path, pos: Pos, secret: bool) -> Vec<u8> {
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -489,7 +534,8 @@ impl Converter<'_, '_> {
             return bytes;
         }
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        let file = self.sources.add(path, text.clone());
+        // A secret's template may hold the secret itself: its errors show no excerpt.
+        let file = if secret { self.sources.add_sensitive(path, text.clone()) } else { self.sources.add(path, text.clone()) };
         match template::render(&text, file, self.input.template_context) {
             Ok(rendered) => rendered.text.into_bytes(),
             Err(diagnostics) => {
@@ -498,6 +544,11 @@ impl Converter<'_, '_> {
             }
         }
     }
+}
+
+/// `https://…/repo.git#main`, `git@host:repo`, `github.com/org/repo`: fetched, not a local path.
+fn is_remote_context(context: &str) -> bool {
+    context.contains("://") || context.starts_with("git@") || context.starts_with("github.com/")
 }
 
 fn boolean(node: &Node) -> Option<bool> {
@@ -650,11 +701,7 @@ fn file_mounts(node: Option<&Node>, default_dir: &str) -> Vec<FileMount> {
                 Some(t) => format!("{default_dir}{t}"),
                 None => format!("{default_dir}{source}"),
             };
-            let mode = item.get("mode").and_then(|m| match m.as_scalar()?.typed() {
-                Typed::Int(n) => u32::try_from(n).ok(),
-                Typed::Str(s) => u32::from_str_radix(s.trim_start_matches("0o"), 8).ok(),
-                _ => None,
-            });
+            let mode = item.get("mode").and_then(file_mode);
             Some(FileMount {
                 source,
                 target,
@@ -665,6 +712,21 @@ fn file_mounts(node: Option<&Node>, default_dir: &str) -> Vec<FileMount> {
             })
         })
         .collect()
+}
+
+/// A file mode as compose reads it: `0440` and `0o440` are octal (YAML 1.1 integers, as docker
+/// compose parses them), `"440"` quoted is octal too, and a plain `288` is decimal.
+pub fn file_mode(node: &Node) -> Option<u32> {
+    let scalar = node.as_scalar()?;
+    let text = scalar.text.as_str();
+    let octal = |digits: &str| u32::from_str_radix(digits, 8).ok();
+    match scalar.typed() {
+        Typed::Int(_) if text.starts_with("0o") => octal(&text[2..]),
+        Typed::Int(_) if text.len() > 1 && text.starts_with('0') => octal(&text[1..]),
+        Typed::Int(n) => u32::try_from(n).ok(),
+        Typed::Str(s) => octal(s.trim_start_matches("0o")),
+        _ => None,
+    }
 }
 
 fn healthcheck(node: &Node) -> Healthcheck {
@@ -745,7 +807,7 @@ fn long_port(node: &Node) -> Result<Vec<Port>, String> {
         published,
         host_ip: node.get("host_ip").and_then(Node::as_text).map(str::to_string),
         protocol: node.get("protocol").and_then(Node::as_text).unwrap_or("tcp").to_string(),
-        ephemeral: false,
+        ephemeral: published.is_none(),
         pos: node.pos,
     }])
 }
@@ -779,7 +841,8 @@ fn short_ports(text: &str, pos: Pos) -> Result<Vec<Port>, String> {
             published,
             host_ip: host_ip.clone(),
             protocol: protocol.to_string(),
-            ephemeral: published.is_none() && text.contains(':'),
+            // Compose publishes a port without a host port on a random one.
+            ephemeral: published.is_none(),
             pos,
         })
         .collect())
@@ -811,11 +874,20 @@ mod tests {
         let p = short_ports("127.0.0.1:8080:80/udp", POS).unwrap();
         assert_eq!((p[0].host_ip.as_deref(), p[0].published, p[0].target, p[0].protocol.as_str()), (Some("127.0.0.1"), Some(8080), 80, "udp"));
         let p = short_ports("80", POS).unwrap();
-        assert_eq!((p[0].published, p[0].target), (None, 80));
+        assert_eq!((p[0].published, p[0].target, p[0].ephemeral), (None, 80, true));
         let p = short_ports("9000-9001:8000-8001", POS).unwrap();
         assert_eq!(p.iter().map(|p| (p.published, p.target)).collect::<Vec<_>>(), vec![(Some(9000), 8000), (Some(9001), 8001)]);
         assert!(short_ports("80:http", POS).is_err());
         assert!(short_ports("80/xyz", POS).is_err());
+    }
+
+    #[test]
+    fn file_modes_are_octal_as_compose_reads_them() {
+        use crate::spec::source::LineMap;
+        use crate::spec::yaml::{parse, Limits};
+        let tree = parse("a: 0440\nb: '0440'\nc: 288\nd: 0o440\ne: '440'\n", FileId(0), &LineMap::identity(), &Limits::default()).unwrap().unwrap();
+        let modes: Vec<Option<u32>> = ["a", "b", "c", "d", "e"].iter().map(|k| file_mode(tree.get(k).unwrap())).collect();
+        assert_eq!(modes, vec![Some(0o440); 5]);
     }
 
     #[test]

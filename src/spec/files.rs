@@ -3,7 +3,7 @@
 //! manifest tree. Other files in the directory are data (config files, templates).
 
 use crate::diagnostics::Diagnostic;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// Root file names, in the order they are looked for.
 pub const ROOT_FILES: [&str; 5] = ["stack.yaml", "compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"];
@@ -78,11 +78,14 @@ fn layer_of(dir: &Path) -> Option<Layer> {
     Some(Layer { number: number.parse().ok()?, name: name.to_string() })
 }
 
+/// YAML files under a layer folder, recursively. Symlinked directories are not followed: a link
+/// back up the tree would recurse forever.
 fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Diagnostic> {
     for entry in read_dir_sorted(dir)? {
-        if entry.is_dir() {
+        let real_dir = std::fs::symlink_metadata(&entry).is_ok_and(|m| m.is_dir());
+        if real_dir {
             collect_yaml(&entry, out)?;
-        } else if entry.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+        } else if entry.extension().is_some_and(|e| e == "yaml" || e == "yml") && entry.is_file() {
             out.push(entry);
         }
     }
@@ -108,13 +111,124 @@ pub fn normalize_name(raw: &str) -> String {
     raw.to_ascii_lowercase().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
 }
 
-/// Resolves `relative` inside `dir`, refusing paths that leave it (`..`, absolute paths, symlinks).
-pub fn resolve_inside(dir: &Path, relative: &str) -> Result<PathBuf, String> {
-    let candidate = dir.join(relative);
-    let root = std::fs::canonicalize(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
-    let resolved = std::fs::canonicalize(&candidate).map_err(|e| format!("`{relative}`: {e}"))?;
+/// Why a path written in the stack does not resolve to a file inside the stack directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unresolved {
+    /// `..` or an absolute path leads out of the stack directory.
+    Outside { written: String, dir: PathBuf },
+    /// The path stays inside as written, but a symlink on the way leads out.
+    Symlink { written: String, target: PathBuf, dir: PathBuf },
+    Missing { written: String, dir: PathBuf },
+    Unreadable { written: String, why: String },
+}
+
+impl Unresolved {
+    pub fn is_outside(&self) -> bool {
+        matches!(self, Unresolved::Outside { .. } | Unresolved::Symlink { .. })
+    }
+}
+
+impl std::fmt::Display for Unresolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unresolved::Outside { written, dir } => write!(f, "`{written}` is outside the stack directory `{}`", dir.display()),
+            Unresolved::Symlink { written, target, dir } => write!(
+                f,
+                "`{written}` leads through a symlink to `{}`, outside the stack directory `{}`",
+                super::source::display_path(target).display(),
+                dir.display()
+            ),
+            Unresolved::Missing { written, dir } => write!(f, "`{written}` does not exist in the stack directory `{}`", dir.display()),
+            Unresolved::Unreadable { written, why } => write!(f, "`{written}`: {why}"),
+        }
+    }
+}
+
+/// Resolves `relative` inside `dir`, refusing paths that leave it: `..`, absolute paths
+/// elsewhere, and symlinks pointing out (the file a stack ships must be part of the stack, so a
+/// stack cannot read `~/.ssh/id_rsa` into a config).
+pub fn resolve_inside(dir: &Path, relative: &str) -> Result<PathBuf, Unresolved> {
+    let written = relative.to_string();
+    let root = std::fs::canonicalize(dir).map_err(|e| Unresolved::Unreadable { written: dir.display().to_string(), why: e.to_string() })?;
+    let candidate = Path::new(relative);
+    let lexically_inside = if candidate.is_absolute() {
+        normalize(candidate).starts_with(&root) || normalize(candidate).starts_with(normalize(dir))
+    } else {
+        stays_inside(candidate)
+    };
+    if !lexically_inside {
+        return Err(Unresolved::Outside { written, dir: dir.to_path_buf() });
+    }
+    let resolved = std::fs::canonicalize(dir.join(candidate)).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Unresolved::Missing { written: written.clone(), dir: dir.to_path_buf() },
+        _ => Unresolved::Unreadable { written: written.clone(), why: e.to_string() },
+    })?;
     if !resolved.starts_with(&root) {
-        return Err(format!("`{relative}` resolves to `{}`, outside the stack directory `{}`", resolved.display(), dir.display()));
+        return Err(Unresolved::Symlink { written, target: resolved, dir: dir.to_path_buf() });
     }
     Ok(resolved)
+}
+
+/// Whether a relative path, read component by component, never climbs above its start.
+fn stays_inside(path: &Path) -> bool {
+    let mut depth = 0i64;
+    for component in path.components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::ParentDir => depth -= 1,
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    true
+}
+
+/// `a/./b/../c` → `a/c`, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_may_not_leave_the_stack_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("conf")).unwrap();
+        std::fs::write(dir.path().join("conf/a.conf"), "a").unwrap();
+        assert!(resolve_inside(dir.path(), "conf/a.conf").is_ok());
+        assert!(resolve_inside(dir.path(), "./conf/../conf/a.conf").is_ok());
+        let absolute = dir.path().join("conf/a.conf");
+        assert!(resolve_inside(dir.path(), absolute.to_str().unwrap()).is_ok());
+        assert!(matches!(resolve_inside(dir.path(), "../x"), Err(Unresolved::Outside { .. })));
+        assert!(matches!(resolve_inside(dir.path(), "conf/../../x"), Err(Unresolved::Outside { .. })));
+        assert!(matches!(resolve_inside(dir.path(), "/etc/hostname"), Err(Unresolved::Outside { .. })));
+        assert!(matches!(resolve_inside(dir.path(), "conf/missing"), Err(Unresolved::Missing { .. })));
+        std::os::unix::fs::symlink("/etc", dir.path().join("etc")).unwrap();
+        assert!(matches!(resolve_inside(dir.path(), "etc/hostname"), Err(Unresolved::Symlink { .. })));
+    }
+
+    #[test]
+    fn symlinked_directories_in_layers_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("00-base")).unwrap();
+        std::fs::write(dir.path().join("00-base/a.yaml"), "services: {}\n").unwrap();
+        std::os::unix::fs::symlink("..", dir.path().join("00-base/up")).unwrap();
+        let files = discover(dir.path()).unwrap();
+        assert_eq!(files.files.len(), 1, "{:?}", files.files);
+    }
 }

@@ -4,6 +4,9 @@
 //!
 //! One deliberate difference from docker compose: a variable that is unset and has no default is
 //! an **error** naming it, not a silent empty string. Set-but-empty is not unset.
+//!
+//! Defaults nest by recursion, so nesting is bounded ([`MAX_NESTING`]): a hostile value with
+//! thousands of `${A:-${A:-…}}` levels is refused instead of overflowing the stack.
 
 use std::fmt;
 
@@ -39,8 +42,18 @@ impl fmt::Display for InterpolationError {
     }
 }
 
+/// How deep `${A:-${B:-…}}` may nest; real files use two or three levels.
+pub const MAX_NESTING: usize = 32;
+
 /// Substitutes every variable in `text`.
 pub fn interpolate(text: &str, lookup: &dyn Lookup) -> Result<String, InterpolationError> {
+    interpolate_nested(text, lookup, 0)
+}
+
+fn interpolate_nested(text: &str, lookup: &dyn Lookup, depth: usize) -> Result<String, InterpolationError> {
+    if depth > MAX_NESTING {
+        return Err(InterpolationError::Syntax { message: format!("variables nest deeper than {MAX_NESTING} levels") });
+    }
     if !text.contains('$') {
         return Ok(text.to_string());
     }
@@ -56,7 +69,7 @@ pub fn interpolate(text: &str, lookup: &dyn Lookup) -> Result<String, Interpolat
             let end = closing_brace(braced).ok_or_else(|| InterpolationError::Syntax {
                 message: format!("`${{` without a closing `}}` in `{text}`"),
             })?;
-            out.push_str(&expand(&braced[..end], lookup)?);
+            out.push_str(&expand(&braced[..end], lookup, depth)?);
             rest = &braced[end + 1..];
         } else {
             let name_len = name_length(after);
@@ -76,7 +89,8 @@ pub fn interpolate(text: &str, lookup: &dyn Lookup) -> Result<String, Interpolat
 }
 
 /// The body of one `${…}`.
-fn expand(body: &str, lookup: &dyn Lookup) -> Result<String, InterpolationError> {
+fn expand(body: &str, lookup: &dyn Lookup, depth: usize) -> Result<String, InterpolationError> {
+    let interpolate = |text: &str, lookup: &dyn Lookup| interpolate_nested(text, lookup, depth + 1);
     let name_len = name_length(body);
     let name = &body[..name_len];
     if name.is_empty() {
@@ -193,6 +207,15 @@ mod tests {
         assert_eq!(run("${EMPTY:?must be set}"), Err(InterpolationError::Required { name: "EMPTY".into(), message: "must be set".into() }));
         assert_eq!(run("${EMPTY?must be set}"), Ok(String::new()));
         assert!(matches!(run("${UNSET?x}"), Err(InterpolationError::Required { .. })));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let depth = 20_000;
+        let text = "${UNSET:-".repeat(depth) + "x" + &"}".repeat(depth);
+        assert!(matches!(run(&text), Err(InterpolationError::Syntax { message }) if message.contains("nest deeper")));
+        let text = "${UNSET:-".repeat(MAX_NESTING) + "x" + &"}".repeat(MAX_NESTING);
+        assert_eq!(run(&text), Ok("x".to_string()));
     }
 
     #[test]

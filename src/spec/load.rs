@@ -6,7 +6,7 @@ use super::interpolate::{interpolate, InterpolationError, Lookup};
 use super::model::Stack;
 use super::source::{LineMap, Sources};
 use super::yaml::{self, Entry, Limits, Node, Value};
-use super::{dotenv, merge, schema, template, validate, values};
+use super::{dotenv, extends, merge, schema, template, validate, values};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::graph::DependencyGraph;
 use std::collections::{BTreeMap, BTreeSet};
@@ -67,28 +67,55 @@ fn load_into(
 
     // The name the stack calls itself picks overlay patches; --name only renames the deployment.
     let own_name = files.files.iter().find(|f| f.layer.is_none()).and_then(|f| declared_name(&f.path)).unwrap_or_else(|| files.default_name.clone());
-    let name = options.name.clone().map(|n| normalize_name(&n)).unwrap_or_else(|| own_name.clone());
+    let name = match &options.name {
+        Some(requested) => {
+            let normalized = normalize_name(requested);
+            if normalized.is_empty() {
+                out.push(Diagnostic::error(None, format!("`--name {requested}` has no letter or digit")).with_hint("stack names use lowercase letters, digits, `-` and `_`"));
+                return None;
+            }
+            normalized
+        }
+        None => own_name.clone(),
+    };
+    if name.is_empty() {
+        out.push(Diagnostic::error(None, format!("cannot name the stack at `{}`", options.path.display())).with_hint("add a top-level `name:` or pass `--name NAME`"));
+        return None;
+    }
 
     let values = load_values(&dir, options, sources, out);
     let context = template::context(&values, &name);
     let variables = load_dotenv(&dir, environment, sources, out);
     let lookup = |key: &str| environment.get(key).or_else(|| variables.get(key).cloned());
+    // Unresolved variables are reported, and loading goes on so every other problem is found too;
+    // other errors at the very place of an unresolved variable are its consequences and dropped.
+    let mut interpolation = Diagnostics::default();
+    let mut unreadable = false;
 
     let mut document: Option<Node> = None;
     let mut service_layers: BTreeMap<String, String> = BTreeMap::new();
     let mut defined_at: BTreeMap<String, super::source::Pos> = BTreeMap::new();
     let mut layers: Vec<String> = Vec::new();
     for StackFile { path, layer } in &files.files {
-        let Some(tree) = read_tree(path, &context, &lookup, sources, out) else { continue };
-        for entry in tree.get("services").and_then(Node::as_map).unwrap_or(&[]) {
-            if let Some(first) = defined_at.get(&entry.key) {
-                out.error(entry.key_pos, format!("service `{}` is defined twice", entry.key)).hint =
-                    Some(format!("it is also defined at {}; keep one definition (use an overlay to change it)", sources.locate(*first)));
-                continue;
-            }
-            defined_at.insert(entry.key.clone(), entry.key_pos);
-            if let Some(layer) = layer {
-                service_layers.insert(entry.key.clone(), layer.name.clone());
+        let Some(tree) = read_tree(path, &context, &lookup, sources, out, &mut interpolation) else {
+            unreadable = true;
+            continue;
+        };
+        let mut tree = tree;
+        if let Value::Map(top) = &mut tree.value {
+            if let Some(Value::Map(services)) = top.iter_mut().find(|e| e.key == "services").map(|e| &mut e.value.value) {
+                services.retain(|entry| {
+                    if let Some(first) = defined_at.get(&entry.key) {
+                        out.error(entry.key_pos, format!("service `{}` is defined twice", entry.key)).hint =
+                            Some(format!("it is also defined at {}; keep one definition (use an overlay to change it)", sources.locate(*first)));
+                        return false;
+                    }
+                    defined_at.insert(entry.key.clone(), entry.key_pos);
+                    if let Some(layer) = layer {
+                        service_layers.insert(entry.key.clone(), layer.name.clone());
+                    }
+                    true
+                });
             }
         }
         if let Some(layer) = layer {
@@ -109,24 +136,46 @@ fn load_into(
         for file_name in [format!("{own_name}.yaml"), format!("{own_name}.yml")] {
             let patch = overlay.join(&file_name);
             if patch.is_file() {
-                if let Some(tree) = read_tree(&patch, &context, &lookup, sources, out) {
-                    document = document.map(|base| merge::merge(base, tree, &[]));
+                match read_tree(&patch, &context, &lookup, sources, out, &mut interpolation) {
+                    Some(tree) => document = document.map(|base| merge::merge(base, tree, &[])),
+                    None => unreadable = true,
                 }
             }
         }
     }
-    let mut document = document?;
-    if out.has_errors() {
+    let finish = |out: &mut Diagnostics, interpolation: Diagnostics| {
+        let failed: BTreeSet<super::source::Pos> = interpolation.0.iter().filter_map(|d| d.pos).collect();
+        out.0.retain(|d| !(d.is_error() && d.pos.is_some_and(|p| failed.contains(&p))));
+        out.extend(interpolation);
+    };
+    let Some(mut document) = document.filter(|_| !unreadable) else {
+        finish(out, interpolation);
         return None;
-    }
+    };
+    let mut read_other = |path: &Path| read_tree(path, &context, &lookup, sources, out, &mut interpolation);
+    let mut extends_out = Diagnostics::default();
+    extends::resolve(&mut document, &dir, &mut read_other, &mut extends_out);
+    out.extend(extends_out);
     schema::check(&document, &schema::TOP, "", out);
     set_name(&mut document, &name);
     let profiles: BTreeSet<String> = options.profiles.iter().cloned().collect();
-    let input = ConvertInput { name: &name, dir: &dir, profiles: &profiles, template_context: &context, service_layers: &service_layers, layers: &layers };
+    let input = ConvertInput {
+        name: &name,
+        dir: &dir,
+        profiles: &profiles,
+        template_context: &context,
+        service_layers: &service_layers,
+        layers: &layers,
+        variables: &lookup,
+    };
     let stack = convert(&document, &input, sources, out);
+    if stack.services.is_empty() && stack.inactive.is_empty() {
+        out.warning(document.pos, "the stack defines no services").hint = Some("add services under a top-level `services:` key".into());
+    }
     validate::validate(&stack, out);
-    let graph = DependencyGraph::build(&stack).map_err(|d| out.push(d)).ok()?;
-    Some((stack, graph, document))
+    let graph = DependencyGraph::build(&stack).map_err(|d| out.push(d)).ok();
+    finish(out, interpolation);
+    Some((stack, graph?, document))
 }
 
 /// A top-level `name:` read without rendering (it names the stack for templates and overlays).
@@ -134,7 +183,7 @@ fn declared_name(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     text.lines()
         .find_map(|line| line.strip_prefix("name:"))
-        .map(|v| v.trim().trim_matches(['"', '\'']).to_string())
+        .map(|v| v.split(" #").next().unwrap_or(v).trim().trim_matches(['"', '\'']).to_string())
         .filter(|v| !v.is_empty() && !v.contains("{{") && !v.contains('$'))
         .map(|v| normalize_name(&v))
 }
@@ -147,15 +196,17 @@ fn set_name(document: &mut Node, name: &str) {
     }
 }
 
-/// Reads one stack or patch file: template, YAML, interpolation.
-fn read_tree(path: &Path, context: &serde_json::Value, lookup: &dyn Lookup, sources: &mut Sources, out: &mut Diagnostics) -> Option<Node> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) => {
-            out.error(None, format!("cannot read `{}`: {e}", path.display()));
-            return None;
-        }
-    };
+/// Reads one stack or patch file: template, YAML, interpolation (whose errors go to
+/// `interpolation`; the tree is still returned). `None` when the file could not be parsed.
+fn read_tree(
+    path: &Path,
+    context: &serde_json::Value,
+    lookup: &dyn Lookup,
+    sources: &mut Sources,
+    out: &mut Diagnostics,
+    interpolation: &mut Diagnostics,
+) -> Option<Node> {
+    let text = read_bounded(path, out)?;
     let file = sources.add(path, text.as_str());
     let rendered = match template::render(&text, file, context) {
         Ok(rendered) => rendered,
@@ -166,7 +217,7 @@ fn read_tree(path: &Path, context: &serde_json::Value, lookup: &dyn Lookup, sour
     };
     let mut tree = match yaml::parse(&rendered.text, file, &rendered.lines, &Limits::default()) {
         Ok(Some(tree)) => tree,
-        Ok(None) => return None,
+        Ok(None) => Node { value: Value::Map(Vec::new()), pos: super::source::Pos { file, line: 1, col: 1 }, tag: None },
         Err(diagnostic) => {
             out.push(diagnostic);
             return None;
@@ -176,32 +227,82 @@ fn read_tree(path: &Path, context: &serde_json::Value, lookup: &dyn Lookup, sour
         out.error(tree.pos, format!("a stack file must be a mapping with `services:`, not {}", tree.kind_name()));
         return None;
     }
-    interpolate_tree(&mut tree, lookup, out);
+    interpolate_tree(&mut tree, lookup, sources, interpolation);
     Some(tree)
 }
 
-/// `${VAR}` in every scalar value (not keys), errors at the scalar's position.
-fn interpolate_tree(node: &mut Node, lookup: &dyn Lookup, out: &mut Diagnostics) {
+/// Reads a text file, refusing one over the YAML size budget before reading it into memory.
+fn read_bounded(path: &Path, out: &mut Diagnostics) -> Option<String> {
+    let limit = Limits::default().max_bytes;
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.len() > limit as u64 => {
+            out.push(
+                Diagnostic::error(None, format!("`{}` is {} bytes, over the {limit} byte limit", super::source::display_path(path).display(), metadata.len()))
+                    .with_hint("split the stack into several files, or remove generated content"),
+            );
+            return None;
+        }
+        _ => {}
+    }
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            out.error(None, format!("cannot read `{}`: {e}", super::source::display_path(path).display()));
+            None
+        }
+    }
+}
+
+/// `${VAR}` in every scalar value (not keys); an error points at the variable in the line.
+fn interpolate_tree(node: &mut Node, lookup: &dyn Lookup, sources: &Sources, out: &mut Diagnostics) {
     match &mut node.value {
         Value::Scalar(scalar) => {
             if scalar.text.contains('$') {
                 match interpolate(&scalar.text, lookup) {
                     Ok(text) => scalar.text = text,
                     Err(e) => {
-                        let hint = match &e {
-                            InterpolationError::Unset { name } => Some(format!("set `{name}` in the environment or the stack's `.env`, or write `${{{name}:-default}}`; `$$` is a literal `$`")),
-                            _ => None,
+                        let (pos, hint) = match &e {
+                            InterpolationError::Unset { name } => (
+                                variable_pos(sources, node.pos, name),
+                                format!("set `{name}` in the environment or the stack's `.env`, or write `${{{name}:-default}}`; `$$` is a literal `$`"),
+                            ),
+                            InterpolationError::Required { name, .. } => {
+                                (variable_pos(sources, node.pos, name), format!("set `{name}` in the environment or the stack's `.env`"))
+                            }
+                            InterpolationError::Syntax { .. } => {
+                                (node.pos, "variables are `$NAME`, `${NAME}` or `${NAME:-default}`; write `$$` for a literal `$`".to_string())
+                            }
                         };
-                        out.push(Diagnostic { hint, ..Diagnostic::error(node.pos, e.to_string()) });
+                        out.push(Diagnostic::error(pos, e.to_string()).with_hint(hint));
                     }
                 }
             }
         }
-        Value::Seq(items) => items.iter_mut().for_each(|i| interpolate_tree(i, lookup, out)),
+        Value::Seq(items) => items.iter_mut().for_each(|i| interpolate_tree(i, lookup, sources, out)),
         Value::Map(entries) => entries
             .iter_mut()
             .filter(|e| !e.key.starts_with("x-") || e.key == "x-kind" || e.key == "x-rollout")
-            .for_each(|e| interpolate_tree(&mut e.value, lookup, out)),
+            .for_each(|e| interpolate_tree(&mut e.value, lookup, sources, out)),
+    }
+}
+
+/// Where `$name` / `${name` is written on the scalar's line, from the scalar's column on; the
+/// scalar's own position when it cannot be found (a multi-line or templated value).
+fn variable_pos(sources: &Sources, pos: super::source::Pos, name: &str) -> super::source::Pos {
+    let line = sources.get(pos.file).line(pos.line);
+    let from: usize = line.chars().take(pos.col.saturating_sub(1) as usize).map(char::len_utf8).sum();
+    let rest = line.get(from..).unwrap_or("");
+    let found = [format!("${{{name}"), format!("${name}")].iter().filter_map(|needle| {
+        rest.match_indices(needle.as_str()).map(|(at, _)| at).find(|&at| {
+            // `$$NAME` is a literal, not this variable; `$NAMES` is another variable.
+            let escaped = rest[..at].ends_with('$') && !rest[..at].ends_with("$$");
+            let after = rest[at + needle.len()..].chars().next();
+            !escaped && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+    }).min();
+    match found {
+        Some(at) => super::source::Pos { col: pos.col + rest[..at].chars().count() as u32, ..pos },
+        None => pos,
     }
 }
 
@@ -244,12 +345,13 @@ fn load_values(dir: &Path, options: &LoadOptions, sources: &mut Sources, out: &m
 fn load_dotenv(dir: &Path, environment: &dyn Lookup, sources: &mut Sources, out: &mut Diagnostics) -> BTreeMap<String, String> {
     let path = dir.join(".env");
     let Ok(text) = std::fs::read_to_string(&path) else { return BTreeMap::new() };
-    match dotenv::parse(&text, environment) {
-        Ok(vars) => vars,
-        Err((line, why)) => {
-            let file = sources.add(&path, text.as_str());
-            out.error(super::source::Pos { file, line, col: 1 }, format!(".env: {why}"));
-            BTreeMap::new()
+    let parsed = dotenv::parse(&text, environment);
+    if !parsed.errors.is_empty() {
+        let file = sources.add_sensitive(&path, text.as_str());
+        for (line, why) in parsed.errors {
+            out.error(super::source::Pos { file, line, col: 1 }, format!(".env: {why}")).hint =
+                Some("`.env` lines are `KEY=value`, `export KEY=value` or `# comment`".into());
         }
     }
+    parsed.vars
 }

@@ -2,8 +2,10 @@
 //!
 //! Mappings merge key by key and the later value wins; lists depend on what they hold:
 //! `command`, `entrypoint` and `healthcheck.test` are replaced; `environment`, `labels` and other
-//! `KEY=VALUE` lists merge as mappings; `ports` append without duplicates; `volumes`, `configs`,
-//! `secrets` and `devices` merge by target; other lists append without duplicates. `!reset`
+//! `KEY=VALUE` lists merge as mappings (`extra_hosts` also as `host:ip`); `depends_on` and
+//! `networks` merge by name whether written as lists or mappings; `ports` append without
+//! duplicates; `volumes`, `configs`, `secrets` and `devices` merge by target; other lists append
+//! without duplicates. `!reset`
 //! removes a key, `!override` replaces it whole. Nodes keep their positions, so a value set by
 //! an overlay still points at the overlay's line.
 
@@ -18,6 +20,8 @@ enum Rule {
     KeyValue,
     /// List items keyed by their mount target.
     ByTarget,
+    /// A list of names or a mapping keyed by name (`depends_on`, `networks`).
+    ByName,
 }
 
 fn rule(path: &[&str]) -> Rule {
@@ -27,6 +31,7 @@ fn rule(path: &[&str]) -> Rule {
         | ["services", _, "deploy", "labels"]
         | ["services", _, "build", "args" | "labels"] => Rule::KeyValue,
         ["services", _, "volumes" | "configs" | "secrets" | "devices"] => Rule::ByTarget,
+        ["services", _, "depends_on" | "networks"] => Rule::ByName,
         _ => Rule::Deep,
     }
 }
@@ -41,8 +46,15 @@ pub fn merge(base: Node, overlay: Node, path: &[&str]) -> Node {
     }
     match rule(path) {
         Rule::Replace => overlay,
-        Rule::KeyValue => merge_maps(as_key_values(base), as_key_values(overlay), path),
-        Rule::ByTarget => merge_by_target(base, overlay),
+        Rule::KeyValue => {
+            let separators: &[char] = if path.last() == Some(&"extra_hosts") { &['=', ':'] } else { &['='] };
+            merge_maps(as_key_values(base, separators), as_key_values(overlay, separators), path)
+        }
+        Rule::ByTarget => merge_by_target(base, overlay, path.last().copied().unwrap_or("")),
+        Rule::ByName => match (&base.value, &overlay.value) {
+            (Value::Seq(_), Value::Seq(_)) => merge(base, overlay, &[]),
+            _ => merge_maps(as_names(base), as_names(overlay), path),
+        },
         Rule::Deep => match (base.value, overlay.value) {
             (Value::Map(base_entries), Value::Map(overlay_entries)) => {
                 merge_maps(Node { value: Value::Map(base_entries), ..base }, Node { value: Value::Map(overlay_entries), ..overlay }, path)
@@ -82,16 +94,16 @@ fn merge_maps(base: Node, overlay: Node, path: &[&str]) -> Node {
     Node { value: Value::Map(entries), pos: base.pos, tag: None }
 }
 
-/// `["A=1", "B"]` → `{A: "1", B: null}`; mappings stay as they are.
-fn as_key_values(node: Node) -> Node {
+/// `["A=1", "B"]` → `{A: "1", B: null}` (split at the first of `separators`); mappings stay.
+fn as_key_values(node: Node, separators: &[char]) -> Node {
     let Value::Seq(items) = node.value else { return node };
     let entries = items
         .into_iter()
         .map(|item| {
             let text = item.as_text().unwrap_or("").to_string();
-            let (key, value) = match text.split_once('=') {
+            let (key, value) = match text.split_once(separators) {
                 Some((k, v)) => (k.to_string(), Node::scalar(v, item.pos)),
-                None => (text.clone(), Node { value: Value::Scalar(super::yaml::Scalar { text: String::new(), plain: true }), ..item.clone() }),
+                None => (text.clone(), null_at(&item)),
             };
             Entry { key, key_pos: item.pos, value }
         })
@@ -99,13 +111,27 @@ fn as_key_values(node: Node) -> Node {
     Node { value: Value::Map(entries), ..node }
 }
 
-fn merge_by_target(base: Node, overlay: Node) -> Node {
+/// `[db, cache]` → `{db: null, cache: null}`, the mapping form compose reads the same way.
+fn as_names(node: Node) -> Node {
+    let Value::Seq(items) = node.value else { return node };
+    let entries = items
+        .into_iter()
+        .map(|item| Entry { key: item.as_text().unwrap_or("").to_string(), key_pos: item.pos, value: null_at(&item) })
+        .collect();
+    Node { value: Value::Map(entries), ..node }
+}
+
+fn null_at(item: &Node) -> Node {
+    Node { value: Value::Scalar(super::yaml::Scalar { text: String::new(), plain: true }), pos: item.pos, tag: None }
+}
+
+fn merge_by_target(base: Node, overlay: Node, key: &str) -> Node {
     let (Value::Seq(mut items), Value::Seq(more)) = (base.value, overlay.value.clone()) else {
         return overlay;
     };
     for item in more {
-        let target = mount_target(&item);
-        match items.iter().position(|existing| target.is_some() && mount_target(existing) == target) {
+        let target = mount_target(&item, key);
+        match items.iter().position(|existing| target.is_some() && mount_target(existing, key) == target) {
             Some(at) => items[at] = item,
             None => items.push(item),
         }
@@ -114,14 +140,26 @@ fn merge_by_target(base: Node, overlay: Node) -> Node {
 }
 
 /// The container path of a volume / config / secret / device entry, in short or long syntax.
-fn mount_target(node: &Node) -> Option<String> {
+/// Configs and secrets without a target mount at `/<name>` and `/run/secrets/<name>`, and a
+/// relative target is relative to that directory, so `- db_password` and `{source:
+/// db_password}` are the same mount.
+fn mount_target(node: &Node, key: &str) -> Option<String> {
+    let default_dir = match key {
+        "secrets" => "/run/secrets/",
+        "configs" => "/",
+        _ => "",
+    };
+    let in_default_dir = |name: &str| if name.starts_with('/') { name.to_string() } else { format!("{default_dir}{name}") };
     if let Some(target) = node.get("target").and_then(Node::as_text) {
-        return Some(target.to_string());
+        return Some(in_default_dir(target));
     }
     if let Some(source) = node.get("source").and_then(Node::as_text) {
-        return Some(format!("/run/secrets/{source}"));
+        return Some(in_default_dir(source));
     }
     let text = node.as_text()?;
+    if !default_dir.is_empty() {
+        return Some(in_default_dir(text));
+    }
     let parts: Vec<&str> = text.split(':').collect();
     Some(match parts.len() {
         1 => parts[0].to_string(),
@@ -176,6 +214,32 @@ mod tests {
     fn volumes_merge_by_target() {
         let out = merged("services: {web: {volumes: ['a:/data', 'b:/logs']}}", "services: {web: {volumes: ['c:/data']}}");
         assert_eq!(out["services"]["web"]["volumes"], serde_json::json!(["c:/data", "b:/logs"]));
+    }
+
+    #[test]
+    fn extra_hosts_merge_by_host_in_both_syntaxes() {
+        let out = merged("services: {web: {extra_hosts: ['db:10.0.0.1', 'cache=10.0.0.2']}}", "services: {web: {extra_hosts: ['db:10.0.0.9']}}");
+        assert_eq!(out["services"]["web"]["extra_hosts"], serde_json::json!({"db": "10.0.0.9", "cache": "10.0.0.2"}));
+    }
+
+    #[test]
+    fn depends_on_and_networks_merge_by_name_across_list_and_map_forms() {
+        let out = merged(
+            "services: {web: {depends_on: [db], networks: [front]}}",
+            "services: {web: {depends_on: {cache: {condition: service_healthy}}, networks: {back: {aliases: [w]}}}}",
+        );
+        assert_eq!(out["services"]["web"]["depends_on"], serde_json::json!({"db": null, "cache": {"condition": "service_healthy"}}));
+        assert_eq!(out["services"]["web"]["networks"], serde_json::json!({"front": null, "back": {"aliases": ["w"]}}));
+        let out = merged("services: {web: {depends_on: [db]}}", "services: {web: {depends_on: [db, cache]}}");
+        assert_eq!(out["services"]["web"]["depends_on"], serde_json::json!(["db", "cache"]));
+    }
+
+    #[test]
+    fn secrets_in_short_and_long_syntax_are_the_same_mount() {
+        let out = merged("services: {web: {secrets: [token, other]}}", "services: {web: {secrets: [{source: token, mode: 0400}]}}");
+        assert_eq!(out["services"]["web"]["secrets"], serde_json::json!([{"source": "token", "mode": 400}, "other"]));
+        let out = merged("services: {web: {configs: [{source: a, target: /etc/a}]}}", "services: {web: {configs: [{source: b, target: /etc/a}]}}");
+        assert_eq!(out["services"]["web"]["configs"], serde_json::json!([{"source": "b", "target": "/etc/a"}]));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! 2. [`template`]: handlebars over each stack file's text, with [`values`] (Helm-like).
 //! 3. [`yaml`]: a positioned tree per file, with safety budgets.
 //! 4. [`interpolate`]: `${VAR}` on the tree's scalars, from the environment and [`dotenv`].
-//! 5. [`merge`]: all files and overlay patches into one tree, by the compose merge rules.
+//! 5. [`merge`]: all files and overlay patches into one tree, by the compose merge rules;
+//!    [`extends`]: services that extend others start from their base.
 //! 6. [`schema`]: every key and type checked against the Compose Specification.
 //! 7. [`convert`]: the typed model; [`validate`]: the semantic checks.
 //!
@@ -12,6 +13,8 @@
 
 pub mod convert;
 pub mod dotenv;
+pub mod emit;
+pub mod extends;
 pub mod files;
 pub mod load;
 pub mod merge;

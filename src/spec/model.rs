@@ -149,7 +149,8 @@ pub struct Port {
     pub published: Option<u16>,
     pub host_ip: Option<String>,
     pub protocol: String,
-    /// Published to a random host port (`"8080"` short syntax).
+    /// Published to a random host port: compose publishes every listed port, and one written
+    /// without a host port (`"8080"`, `"127.0.0.1::8080"`, `{target: 8080}`) gets a random one.
     pub ephemeral: bool,
     #[serde(skip)]
     pub pos: Pos,

@@ -2,6 +2,7 @@
 //! profiles applied, compose key names, native types — and no secret content.
 
 use super::load::Loaded;
+use super::yaml::{Node, Value};
 use serde_json::{Map, Value as Json};
 
 /// Keys whose values are strings whatever they look like (`"true"`, `"8080"`).
@@ -12,17 +13,28 @@ pub fn document(loaded: &Loaded) -> Json {
     let Json::Object(top) = &mut root else { return root };
     if let Some(Json::Object(services)) = top.get_mut("services") {
         services.retain(|name, _| !loaded.stack.inactive.contains(name));
-        for service in services.values_mut() {
+        for (name, service) in services.iter_mut() {
             let Json::Object(fields) = service else { continue };
+            // From the tree, not the JSON: `ZIP: 01234` and `VERSION: 1.10` are strings as written.
+            let node = loaded.document.get("services").and_then(|s| s.get(name));
             for key in STRING_MAPS {
-                if let Some(value) = fields.get_mut(key) {
-                    *value = string_map(value);
+                if let Some(value) = node.and_then(|n| n.get(key)) {
+                    fields.insert(key.to_string(), string_map(value));
                 }
             }
-            if let Some(Json::Object(deploy)) = fields.get_mut("deploy") {
-                if let Some(labels) = deploy.get_mut("labels") {
-                    *labels = string_map(labels);
+            // `mode: 0440` is octal to compose; written out as JSON it would read as 440.
+            for key in ["configs", "secrets"] {
+                let (Some(Json::Array(items)), Some(nodes)) = (fields.get_mut(key), node.and_then(|n| n.get(key)).and_then(Node::as_seq)) else { continue };
+                for (item, item_node) in items.iter_mut().zip(nodes) {
+                    if let (Json::Object(item), Some(mode)) = (item, item_node.get("mode").and_then(super::convert::file_mode)) {
+                        item.insert("mode".into(), Json::from(mode));
+                    }
                 }
+            }
+            if let (Some(Json::Object(deploy)), Some(labels)) =
+                (fields.get_mut("deploy"), node.and_then(|n| n.get("deploy")).and_then(|d| d.get("labels")))
+            {
+                deploy.insert("labels".into(), string_map(labels));
             }
         }
     }
@@ -35,7 +47,23 @@ pub fn document(loaded: &Loaded) -> Json {
             }
         }
     }
+    escape_dollars(&mut root);
     root
+}
+
+/// Interpolation turned `$$` into `$`; written back out, a `$` must be `$$` again or the next
+/// reader (swarmctl or compose) would take it for a variable. Extensions were not interpolated
+/// (except ours), so they are written as they were.
+fn escape_dollars(value: &mut Json) {
+    match value {
+        Json::String(text) if text.contains('$') => *text = text.replace('$', "$$"),
+        Json::Array(items) => items.iter_mut().for_each(escape_dollars),
+        Json::Object(fields) => fields
+            .iter_mut()
+            .filter(|(key, _)| !key.starts_with("x-") || *key == "x-kind" || *key == "x-rollout")
+            .for_each(|(_, value)| escape_dollars(value)),
+        _ => {}
+    }
 }
 
 /// How a secret appears anywhere output could be seen.
@@ -43,36 +71,36 @@ pub fn redacted(length: usize, hash: &str) -> String {
     format!("<redacted, {length} bytes, {}>", &hash[..hash.len().min(12)])
 }
 
-/// `[A=1]` or `{A: 1}` → `{"A": "1"}`; a key with no value stays null.
-fn string_map(value: &Json) -> Json {
+/// `[A=1]` or `{A: 1}` → `{"A": "1"}` with each value's text as written; a key with no value
+/// stays null.
+fn string_map(node: &Node) -> Json {
     let mut out = Map::new();
-    match value {
-        Json::Array(items) => {
+    match &node.value {
+        Value::Seq(items) => {
             for item in items {
-                let text = item.as_str().map_or_else(|| item.to_string(), str::to_string);
+                let text = item.as_text().unwrap_or("");
                 match text.split_once('=') {
                     Some((k, v)) => out.insert(k.into(), Json::String(v.into())),
-                    None => out.insert(text, Json::Null),
+                    None => out.insert(text.into(), Json::Null),
                 };
             }
         }
-        Json::Object(entries) => {
-            for (k, v) in entries {
-                let v = match v {
-                    Json::Null => Json::Null,
-                    Json::String(s) => Json::String(s.clone()),
-                    other => Json::String(other.to_string()),
+        Value::Map(entries) => {
+            for entry in entries {
+                let value = if entry.value.is_null() {
+                    Json::Null
+                } else {
+                    entry.value.as_scalar().map_or_else(|| entry.value.to_json(), |s| Json::String(s.text.clone()))
                 };
-                out.insert(k.clone(), v);
+                out.insert(entry.key.clone(), value);
             }
         }
-        other => return other.clone(),
+        Value::Scalar(_) => return node.to_json(),
     }
     Json::Object(out)
 }
 
-/// The document as YAML.
+/// The document as YAML that YAML 1.1 and 1.2 readers agree on (see [`super::emit`]).
 pub fn to_yaml(document: &Json) -> String {
-    serde_yaml::to_string(document).unwrap_or_default()
+    super::emit::to_yaml(document)
 }
-

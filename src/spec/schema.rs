@@ -286,6 +286,14 @@ const SERVICE: Shape = Map(&[
     ("working_dir", Str),
 ]);
 
+/// Whether `key` is a service key of the Compose Specification (known, whether or not acted on).
+pub fn is_service_key(key: &str) -> bool {
+    match &SERVICE {
+        Map(fields) => fields.iter().any(|(name, _)| *name == key),
+        _ => false,
+    }
+}
+
 /// Checks `node` against `shape`; `path` names the place for messages (`services.web.ports[0]`).
 pub fn check(node: &Node, shape: &Shape, path: &str, out: &mut Diagnostics) {
     if let Some(problem) = mismatch(node, shape, path, out) {

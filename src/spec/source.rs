@@ -25,25 +25,39 @@ pub struct SourceFile {
     /// The path as the user would type it (relative to the working directory when possible).
     pub path: PathBuf,
     pub text: Arc<str>,
+    /// Holds credentials (`.env`, an `env_file`, a secret's template): diagnostics name the
+    /// position but never print an excerpt of it.
+    pub sensitive: bool,
+    /// Byte offset where each line starts, so excerpts cost the lines they show, not the file.
+    line_starts: Vec<usize>,
 }
 
 impl SourceFile {
-    /// Byte offset of a line/column, clamped to the text; for source excerpts.
-    pub fn offset(&self, line: u32, col: u32) -> usize {
-        let mut offset = 0;
-        for (index, text) in self.text.split_inclusive('\n').enumerate() {
-            if index + 1 == line as usize {
-                let within: usize = text.chars().take(col.saturating_sub(1) as usize).map(char::len_utf8).sum();
-                return offset + within;
-            }
-            offset += text.len();
-        }
-        self.text.len()
+    fn new(path: PathBuf, text: Arc<str>, sensitive: bool) -> Self {
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(at, _)| at + 1)).collect();
+        SourceFile { path, text, sensitive, line_starts }
     }
 
-    /// The text of a 1-based line, without its newline.
+    /// Number of lines (a trailing newline does not start another).
+    pub fn line_count(&self) -> usize {
+        let ends_with_newline = self.text.ends_with('\n');
+        self.line_starts.len() - usize::from(ends_with_newline)
+    }
+
+    /// Byte offset of a line/column, clamped to the text; for source excerpts.
+    pub fn offset(&self, line: u32, col: u32) -> usize {
+        let Some(&start) = self.line_starts.get(line.saturating_sub(1) as usize) else { return self.text.len() };
+        let within: usize = self.line(line).chars().take(col.saturating_sub(1) as usize).map(char::len_utf8).sum();
+        start + within
+    }
+
+    /// The text of a 1-based line, without its newline (`""` past the end).
     pub fn line(&self, line: u32) -> &str {
-        self.text.lines().nth(line.saturating_sub(1) as usize).unwrap_or("")
+        let index = line.saturating_sub(1) as usize;
+        let Some(&start) = self.line_starts.get(index) else { return "" };
+        let end = self.line_starts.get(index + 1).map_or(self.text.len(), |next| next - 1);
+        let text = &self.text[start..end.max(start)];
+        text.strip_suffix('\r').unwrap_or(text)
     }
 }
 
@@ -51,11 +65,24 @@ impl SourceFile {
 #[derive(Debug, Default)]
 pub struct Sources {
     files: Vec<SourceFile>,
+    /// Read once: asking the OS for it per file showed up when loading thousands of files.
+    working_dir: Option<PathBuf>,
 }
 
 impl Sources {
     pub fn add(&mut self, path: &Path, text: impl Into<Arc<str>>) -> FileId {
-        self.files.push(SourceFile { path: display_path(path), text: text.into() });
+        self.push(path, text.into(), false)
+    }
+
+    /// Adds a file whose content must never be printed (see [`SourceFile::sensitive`]).
+    pub fn add_sensitive(&mut self, path: &Path, text: impl Into<Arc<str>>) -> FileId {
+        self.push(path, text.into(), true)
+    }
+
+    fn push(&mut self, path: &Path, text: Arc<str>, sensitive: bool) -> FileId {
+        let working_dir = self.working_dir.get_or_insert_with(|| std::env::current_dir().unwrap_or_default());
+        let shown = relative_to(path, working_dir);
+        self.files.push(SourceFile::new(shown, text, sensitive));
         FileId(self.files.len() as u32 - 1)
     }
 
@@ -71,10 +98,14 @@ impl Sources {
 
 /// Shortens a path to be relative to the working directory, the way the user typed it.
 pub fn display_path(path: &Path) -> PathBuf {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf())
+    match std::env::current_dir() {
+        Ok(cwd) => relative_to(path, &cwd),
+        Err(_) => path.to_path_buf(),
+    }
+}
+
+fn relative_to(path: &Path, dir: &Path) -> PathBuf {
+    path.strip_prefix(dir).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Carries rendered-text lines back to template lines. Identity when a file had no template.
@@ -103,5 +134,22 @@ impl LineMap {
                 None => (origin.last().map_or(line, |last| last.0), 1),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_and_offsets() {
+        let mut sources = Sources::default();
+        let id = sources.add(Path::new("a.yaml"), "ab\r\ncd\n\néf\n");
+        let file = sources.get(id);
+        assert_eq!((file.line(1), file.line(2), file.line(3), file.line(4), file.line(9)), ("ab", "cd", "", "éf", ""));
+        assert_eq!(file.offset(2, 2), 5);
+        assert_eq!(file.offset(4, 2), 10);
+        assert_eq!(file.offset(40, 1), file.text.len());
+        assert_eq!(file.line_count(), 4);
     }
 }

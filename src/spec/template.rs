@@ -40,16 +40,26 @@ pub fn render(source: &str, file: FileId, context: &Json) -> Result<Rendered, Ve
     if !source.contains("{{") {
         return Ok(Rendered { text: source.to_string(), lines: LineMap::identity() });
     }
+    check_blocks(source, file).map_err(|d| vec![d])?;
     let shielded = shield_go_templates(source);
     let marked = mark_lines(&shielded);
     let registry = registry();
-    let rendered = registry.render_template(&marked, context).map_err(|e| vec![render_error(&e, file)])?;
+    let mut output = Budget { text: Vec::with_capacity(marked.len()), exceeded: false };
+    if let Err(e) = registry.render_template_to_write(&marked, context, &mut output) {
+        if output.exceeded {
+            return Err(vec![Diagnostic::error(Pos { file, line: 1, col: 1 }, format!("the template renders to more than {MAX_RENDERED_BYTES} bytes"))
+                .with_hint("a loop over a large value (or loops nested in loops) expands too far")]);
+        }
+        return Err(vec![render_error(&e, file)]);
+    }
+    let rendered = String::from_utf8_lossy(&output.text);
     let (text, lines, not_text) = unmark(&rendered, source);
     if !not_text.is_empty() {
         return Err(not_text
             .into_iter()
             .map(|line| {
-                Diagnostic::error(Pos { file, line, col: 1 }, "a mapping or list is rendered as text")
+                let col = source.split('\n').nth(line as usize - 1).and_then(|l| l.find("{{").map(|at| l[..at].chars().count())).map_or(1, |chars| chars as u32 + 1);
+                Diagnostic::error(Pos { file, line, col }, "a mapping or list is rendered as text")
                     .with_hint("use `{{ toYaml values.x indent=N }}` (block YAML) or `{{ toJson values.x }}` (inline)")
             })
             .collect());
@@ -57,12 +67,98 @@ pub fn render(source: &str, file: FileId, context: &Json) -> Result<Rendered, Ve
     Ok(Rendered { text: text.replace(SHIELD, "{{"), lines })
 }
 
+/// Rendered text is parsed as YAML afterwards, whose budget is the same: nested loops over large
+/// values could otherwise expand a small file into gigabytes before anything looks at it.
+pub const MAX_RENDERED_BYTES: usize = 16 << 20;
+
+/// Collects rendered text and refuses to grow past [`MAX_RENDERED_BYTES`].
+struct Budget {
+    text: Vec<u8>,
+    exceeded: bool,
+}
+
+impl std::io::Write for Budget {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.text.len() + bytes.len() > MAX_RENDERED_BYTES {
+            self.exceeded = true;
+            return Err(std::io::Error::other("template output budget exceeded"));
+        }
+        self.text.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Finds a `{{#block}}` that is never closed, or closed by the wrong `{{/name}}`, and says so at
+/// the line that opened it: handlebars itself only reports "expected …" at the end of the file.
+fn check_blocks(source: &str, file: FileId) -> Result<(), Diagnostic> {
+    // Block names with the byte offset of their `{{`; positions are computed for errors only.
+    let mut open: Vec<(String, usize)> = Vec::new();
+    let mut rest = source;
+    let mut offset = 0;
+    while let Some(at) = rest.find("{{") {
+        let tag_start = offset + at;
+        let after = &rest[at + 2..];
+        let (content, consumed) = if let Some(comment) = after.strip_prefix("!--") {
+            (None, 3 + comment.find("--}}").map_or(comment.len(), |end| end + 4))
+        } else {
+            match after.find("}}") {
+                Some(end) => (Some(&after[..end]), end + 2),
+                None => (None, after.len()),
+            }
+        };
+        offset = tag_start + 2 + consumed;
+        rest = &source[offset..];
+        let Some(content) = content else { continue };
+        let inner = content.trim_start_matches(['~', '{']).trim_start();
+        let name_of = |text: &str| text.trim_start_matches(['>', '*']).split(|c: char| c.is_whitespace() || c == '~' || c == '}').next().unwrap_or("").to_string();
+        if let Some(block) = inner.strip_prefix('#') {
+            open.push((name_of(block), tag_start));
+        } else if let Some(inverse) = inner.strip_prefix('^') {
+            let name = name_of(inverse);
+            if !name.is_empty() {
+                open.push((name, tag_start));
+            }
+        } else if let Some(close) = inner.strip_prefix('/') {
+            let name = name_of(close);
+            match open.pop() {
+                None => {
+                    return Err(Diagnostic::error(position(source, tag_start, file), format!("`{{{{/{name}}}}}` closes no block")).with_hint(format!("remove it, or open the block with `{{{{#{name} …}}}}`")));
+                }
+                Some((opened, opened_at)) if opened != name => {
+                    let opened_line = position(source, opened_at, file).line;
+                    return Err(Diagnostic::error(position(source, tag_start, file), format!("`{{{{/{name}}}}}` closes `{{{{#{opened}}}}}` opened at line {opened_line}"))
+                        .with_hint(format!("close `{opened}` first with `{{{{/{opened}}}}}`")));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    match open.pop() {
+        Some((name, at)) => Err(Diagnostic::error(position(source, at, file), format!("`{{{{#{name}}}}}` is never closed")).with_hint(format!("close it with `{{{{/{name}}}}}`"))),
+        None => Ok(()),
+    }
+}
+
+/// The line and column (characters) of a byte offset.
+fn position(source: &str, offset: usize, file: FileId) -> Pos {
+    let before = &source[..offset];
+    let line = before.matches('\n').count() as u32 + 1;
+    let line_start = before.rfind('\n').map_or(0, |n| n + 1);
+    Pos { file, line, col: before[line_start..].chars().count() as u32 + 1 }
+}
+
 fn registry() -> Handlebars<'static> {
     let mut registry = Handlebars::new();
     registry.set_strict_mode(true);
     registry.register_escape_fn(|text| {
-        // handlebars renders a mapping as `[object]` and a list as `[a, b, ]`.
-        if text == "[object]" || (text.starts_with('[') && text.ends_with(", ]")) || text == "[]" {
+        // handlebars renders a mapping as `[object]` and a list as `[a, b]`; a string value that
+        // merely looks like a list is valid JSON (`["CMD", "true"]`, `[80, 443]`) and passes.
+        let list_as_text = text.starts_with('[') && text.ends_with(']') && serde_json::from_str::<Json>(text).is_err();
+        if text == "[object]" || list_as_text {
             format!("{NOT_TEXT}{text}")
         } else {
             text.to_string()
@@ -185,7 +281,13 @@ fn render_error(error: &RenderError, file: FileId) -> Diagnostic {
 fn template_error(error: &TemplateError, file: FileId) -> Diagnostic {
     let (line, col) = error.pos().unwrap_or((1, 1));
     let pos = Pos { file, line: line as u32, col: col as u32 };
-    Diagnostic::error(pos, format!("template syntax: {}", error.reason()))
+    // The parser lists every token it expected; that list says nothing to a user.
+    let reason = error.reason().to_string();
+    let reason = match reason.find(": expected") {
+        Some(at) if reason.len() > 100 => &reason[..at],
+        _ => reason.as_str(),
+    };
+    Diagnostic::error(pos, format!("template syntax: {reason}")).with_hint("check that every `{{` has its `}}` and every `{{#block}}` its `{{/block}}`")
 }
 
 /// `{{ default values.x "fallback" }}`: the fallback when the value is missing, null or empty.
@@ -303,6 +405,16 @@ mod tests {
         let err = run("a: 1\nres: {{ values.res }}\n", serde_json::json!({"res": {"cpus": 1}})).unwrap_err();
         assert_eq!(err[0].pos.unwrap().line, 2);
         assert!(err[0].message.contains("rendered as text"));
+        assert_eq!(err[0].pos.unwrap().col, 6);
+    }
+
+    #[test]
+    fn a_list_rendered_as_text_is_an_error_but_a_json_looking_string_is_not() {
+        let values = serde_json::json!({"args": ["nginx", "-g", "daemon off;"], "test": "[\"CMD\", \"true\"]", "ports": [80, 443]});
+        let err = run("a: 1\ncommand: {{ values.args }}\n", values.clone()).unwrap_err();
+        assert_eq!(err[0].pos.map(|p| (p.line, p.col)), Some((2, 10)));
+        let out = run("test: {{ values.test }}\nports: {{ values.ports }}\n", values).unwrap();
+        assert_eq!(out.text, "test: [\"CMD\", \"true\"]\nports: [80, 443]\n");
     }
 
     #[test]
@@ -323,6 +435,26 @@ mod tests {
         // The expanded block maps back to the template line that produced it.
         assert_eq!(out.lines.map(5, 3), (4, 1));
         assert_eq!(out.lines.map(7, 1), (5, 1));
+    }
+
+    #[test]
+    fn unclosed_and_mismatched_blocks_point_at_their_line() {
+        let err = run("a: 1\n{{#if values.x}}\nb: 2\n", serde_json::json!({})).unwrap_err();
+        assert_eq!((err[0].pos.unwrap().line, err[0].message.as_str()), (2, "`{{#if}}` is never closed"));
+        let err = run("{{#each values.x}}\n  {{#if this}}\n{{/each}}\n", serde_json::json!({})).unwrap_err();
+        assert_eq!(err[0].pos.unwrap().line, 3);
+        assert!(err[0].message.contains("closes `{{#if}}` opened at line 2"), "{}", err[0].message);
+        let err = run("a: {{/if}}\n", serde_json::json!({})).unwrap_err();
+        assert_eq!(err[0].pos.map(|p| (p.line, p.col)), Some((1, 4)));
+        // Comments and Swarm placeholders are not blocks.
+        assert!(run("{{!-- {{#if}} --}}\nx: \"{{.Task.Slot}}\"\n", serde_json::json!({})).is_ok());
+    }
+
+    #[test]
+    fn output_is_bounded() {
+        let items: Vec<u32> = (0..3000).collect();
+        let err = run("{{#each values.a}}{{#each ../values.a}}xxxxxxxx{{/each}}{{/each}}\n", serde_json::json!({"a": items})).unwrap_err();
+        assert!(err[0].message.contains("renders to more than"), "{}", err[0].message);
     }
 
     #[test]

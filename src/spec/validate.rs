@@ -6,12 +6,25 @@ use super::schema::did_you_mean;
 use crate::diagnostics::Diagnostics;
 
 /// Environment keys that usually hold credentials.
-const SECRET_WORDS: [&str; 6] = ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "PRIVATE_KEY"];
+const SECRET_WORDS: [&str; 7] = ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "APIKEY", "PRIVATE_KEY"];
+
+/// Whether a variable name looks like it holds a credential (`DB_PASSWORD`, `api_token`); a
+/// `*_FILE` name holds a path to one, which is the recommended way.
+pub fn looks_like_secret_key(key: &str) -> bool {
+    let upper = key.to_ascii_uppercase();
+    !upper.ends_with("_FILE") && SECRET_WORDS.iter().any(|w| upper.contains(w))
+}
 
 pub fn validate(stack: &Stack, out: &mut Diagnostics) {
     for (name, service) in &stack.services {
         let at = |key: &str| service.positions.get(key).copied().unwrap_or(service.pos);
-        if service.image.is_none() && service.build.is_none() {
+        // Compose's own rule; names become container, DNS and graph node names.
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+            out.error(service.pos, format!("service name `{name}` may only hold letters, digits, `.`, `_` and `-`"));
+        }
+        // Keys written with a wrong type were reported by the schema check; not again here.
+        let written = |key: &str| service.positions.contains_key(key);
+        if !written("image") && !written("build") {
             out.error(service.pos, format!("service `{name}` has neither `image` nor `build`")).hint =
                 Some("add `image: name:tag`, or `build: ./dir` with a Dockerfile".into());
         }
@@ -22,7 +35,7 @@ pub fn validate(stack: &Stack, out: &mut Diagnostics) {
             } else if stack.inactive.contains(target) {
                 if dependency.required {
                     out.error(dependency.pos, format!("service `{name}` depends on `{target}`, which is not active: none of its profiles is enabled")).hint =
-                        Some(format!("enable its profile with `--profile …`, or mark the dependency `required: false`"));
+                        Some("enable its profile with `--profile …`, or mark the dependency `required: false`".into());
                 }
             } else if let Some(dependency_service) = stack.services.get(target) {
                 let has_healthcheck = dependency_service.healthcheck.as_ref().is_some_and(|h| h.test.is_some());
@@ -54,7 +67,7 @@ pub fn validate(stack: &Stack, out: &mut Diagnostics) {
         }
         for network in service.networks.keys() {
             if network != "default" && !stack.networks.contains_key(network) {
-                undefined(out, service.pos, name, "network", network, stack.networks.keys());
+                undefined(out, at(&format!("networks.{network}")), name, "network", network, stack.networks.keys());
             }
         }
         for mount in service.volumes.iter().filter(|m| m.kind == MountKind::Volume && !m.source.is_empty()) {
@@ -73,9 +86,8 @@ pub fn validate(stack: &Stack, out: &mut Diagnostics) {
             }
         }
         for (key, value) in &service.environment {
-            let upper = key.to_ascii_uppercase();
             let literal = value.as_deref().is_some_and(|v| !v.is_empty());
-            if literal && !upper.ends_with("_FILE") && SECRET_WORDS.iter().any(|w| upper.contains(w)) {
+            if literal && looks_like_secret_key(key) {
                 out.warning(at(&format!("environment.{key}")), format!("service `{name}`: `{key}` looks like a secret written into `environment`")).hint =
                     Some(format!("use a secret (`secrets:` + `{key}_FILE=/run/secrets/…`) so it stays out of `docker inspect`"));
             }

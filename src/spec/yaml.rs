@@ -19,11 +19,14 @@ pub struct Limits {
     pub max_depth: usize,
     /// Nodes in the tree after alias expansion.
     pub max_nodes: usize,
+    /// Nodes pasted by aliases. Real files alias small blocks (`<<: *common`); a billion-laughs
+    /// file is refused after this much copying, in milliseconds.
+    pub max_alias_nodes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_bytes: 16 << 20, max_depth: 128, max_nodes: 1_000_000 }
+        Limits { max_bytes: 16 << 20, max_depth: 128, max_nodes: 2_000_000, max_alias_nodes: 200_000 }
     }
 }
 
@@ -191,6 +194,15 @@ impl Node {
         }
     }
 
+    /// Levels of collections: 0 for a scalar. Bounded by [`Limits::max_depth`] for parsed trees.
+    fn height(&self) -> usize {
+        match &self.value {
+            Value::Scalar(_) => 0,
+            Value::Seq(items) => 1 + items.iter().map(Node::height).max().unwrap_or(0),
+            Value::Map(entries) => 1 + entries.iter().map(|e| e.value.height()).max().unwrap_or(0),
+        }
+    }
+
     /// Counts nodes, for the alias-expansion budget.
     fn size(&self) -> usize {
         match &self.value {
@@ -204,7 +216,36 @@ impl Node {
 /// A collection being built, one per nesting level.
 enum Frame {
     Seq { node: Node, anchor: usize, items: Vec<Node> },
-    Map { node: Node, anchor: usize, entries: Vec<Entry>, key: Option<(String, Pos, bool)>, merges: Vec<Node> },
+    Map { node: Node, anchor: usize, entries: Vec<Entry>, key: Option<(String, Pos, bool)>, merges: Vec<Node>, index: KeyIndex },
+}
+
+/// Finds a mapping's earlier entry with the same key: a scan while the mapping is small, a hash
+/// map once it is large (a `services:` with thousands of entries made the scan quadratic).
+#[derive(Default)]
+struct KeyIndex {
+    positions: HashMap<String, usize>,
+}
+
+impl KeyIndex {
+    const SCAN_UP_TO: usize = 16;
+
+    fn find<'a>(&mut self, entries: &'a [Entry], key: &str) -> Option<&'a Entry> {
+        if entries.len() <= Self::SCAN_UP_TO {
+            return entries.iter().find(|e| e.key == key);
+        }
+        if self.positions.is_empty() {
+            self.positions = entries.iter().enumerate().map(|(i, e)| (e.key.clone(), i)).collect();
+        }
+        self.positions.get(key).map(|&i| &entries[i])
+    }
+
+    fn pushed(&mut self, entries: &[Entry]) {
+        if !self.positions.is_empty() {
+            if let Some(last) = entries.last() {
+                self.positions.insert(last.key.clone(), entries.len() - 1);
+            }
+        }
+    }
 }
 
 /// Parses one YAML document. `Ok(None)` for an empty file. Positions pass through `lines`.
@@ -217,14 +258,21 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
         return Err(Diagnostic::error(at(1, 0), format!("file is {} bytes, over the {} byte limit", text.len(), limits.max_bytes))
             .with_hint("split the stack into several files, or remove generated content"));
     }
-    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    // An anchored node with its size (for the alias budget) and height (for the depth budget).
+    let mut anchors: HashMap<usize, (Node, usize, usize)> = HashMap::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<Node> = None;
     let mut nodes = 0usize;
+    let mut alias_nodes = 0usize;
     let mut documents = 0;
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| {
-            Diagnostic::error(at(e.marker().line(), e.marker().col()), format!("invalid YAML: {}", e.info()))
+            let pos = at(e.marker().line(), e.marker().col());
+            // The parser's own guard against deep flow nesting fires before ours can.
+            if e.info().contains("recursion limit") {
+                return too_deep(pos, limits);
+            }
+            Diagnostic::error(pos, format!("invalid YAML: {}", e.info()))
         })?;
         let pos = at(span.start.line(), span.start.col());
         let complete = match event {
@@ -244,13 +292,19 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
                 Some((node, anchor))
             }
             Event::Alias(id) => {
-                let Some((node, size)) = anchors.get(&id) else {
+                let Some((node, size, height)) = anchors.get(&id) else {
                     return Err(Diagnostic::error(pos, "alias refers to an unknown anchor"));
                 };
-                nodes += size;
-                if nodes > limits.max_nodes {
+                // An alias pastes a whole subtree: nested aliases could otherwise build a tree far
+                // deeper than any nesting written in the file.
+                if stack.len() + height > limits.max_depth {
+                    return Err(too_deep(pos, limits));
+                }
+                alias_nodes += size;
+                if alias_nodes > limits.max_alias_nodes {
                     return Err(alias_bomb(pos, limits));
                 }
+                nodes += size;
                 let mut node = node.clone();
                 node.pos = pos;
                 Some((node, 0))
@@ -265,7 +319,7 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
             }
             Event::MappingStart(anchor, tag) => {
                 let node = Node { value: Value::Map(Vec::new()), pos, tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)) };
-                stack.push(Frame::Map { node, anchor, entries: Vec::new(), key: None, merges: Vec::new() });
+                stack.push(Frame::Map { node, anchor, entries: Vec::new(), key: None, merges: Vec::new(), index: KeyIndex::default() });
                 if stack.len() > limits.max_depth {
                     return Err(too_deep(pos, limits));
                 }
@@ -291,16 +345,17 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
         let Some((node, anchor)) = complete else { continue };
         nodes += 1;
         if nodes > limits.max_nodes {
-            return Err(alias_bomb(pos, limits));
+            return Err(Diagnostic::error(pos, format!("the file holds more than {} values", limits.max_nodes))
+                .with_hint("split the stack into several files, or remove generated content"));
         }
         if anchor != 0 {
-            let size = node.size();
-            anchors.insert(anchor, (node.clone(), size));
+            let (size, height) = (node.size(), node.height());
+            anchors.insert(anchor, (node.clone(), size, height));
         }
         match stack.last_mut() {
             None => root = Some(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, merges, .. }) => match key.take() {
+            Some(Frame::Map { entries, key, merges, index, .. }) => match key.take() {
                 None => {
                     let Value::Scalar(scalar) = &node.value else {
                         return Err(Diagnostic::error(node.pos, format!("a mapping key must be a string, not {}", node.kind_name())));
@@ -310,12 +365,13 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
                 Some((name, key_pos, plain)) => {
                     if name == "<<" && plain {
                         merges.push(node);
-                    } else if let Some(first) = entries.iter().find(|e| e.key == name) {
+                    } else if let Some(first) = index.find(entries, &name) {
                         return Err(Diagnostic::error(key_pos, format!("duplicate key `{name}`"))
                             .with_label("defined again here")
                             .with_hint(format!("`{name}` is first defined at line {}; keep one of them", first.key_pos.line)));
                     } else {
                         entries.push(Entry { key: name, key_pos, value: node });
+                        index.pushed(entries);
                     }
                 }
             },
@@ -347,12 +403,13 @@ fn merge_keys(entries: &mut Vec<Entry>, merges: Vec<Node>) -> Result<(), Diagnos
 }
 
 fn alias_bomb(pos: Pos, limits: &Limits) -> Diagnostic {
-    Diagnostic::error(pos, format!("YAML aliases expand to more than {} values", limits.max_nodes))
+    Diagnostic::error(pos, format!("YAML aliases expand to more than {} values", limits.max_alias_nodes))
         .with_hint("this looks like an alias bomb (\"billion laughs\"); expand fewer aliases")
 }
 
 fn too_deep(pos: Pos, limits: &Limits) -> Diagnostic {
     Diagnostic::error(pos, format!("YAML nested deeper than {} levels", limits.max_depth))
+        .with_hint("no compose file needs this; was the file generated by mistake?")
 }
 
 #[cfg(test)]
@@ -376,6 +433,15 @@ mod tests {
         let err = tree("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(err.pos.map(|p| (p.line, p.col)), Some((3, 1)));
         assert!(err.message.contains("duplicate key `a`"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_in_large_mappings_too() {
+        let mut text: String = (0..100).map(|i| format!("k{i}: {i}\n")).collect();
+        text.push_str("k42: again\n");
+        let err = tree(&text).unwrap_err();
+        assert_eq!(err.pos.map(|p| p.line), Some(101));
+        assert!(err.hint.unwrap_or_default().contains("line 43"));
     }
 
     #[test]
@@ -403,7 +469,23 @@ mod tests {
     fn deep_nesting_is_refused() {
         let text = "[".repeat(10_000) + &"]".repeat(10_000);
         let err = tree(&text).unwrap_err();
-        assert!(err.message.contains("nested deeper") || err.message.contains("recursion limit"), "{}", err.message);
+        assert!(err.message.contains("nested deeper"), "{}", err.message);
+    }
+
+    #[test]
+    fn aliases_cannot_nest_deeper_than_the_file_does() {
+        // Each anchor is 100 levels deep and holds the previous one: 130 of them would build a
+        // 13,000-level tree that overflows the stack of every recursive walk after parsing.
+        let mut text = String::new();
+        for k in 0..130 {
+            let inner = if k == 0 { "x".to_string() } else { format!("*a{}", k - 1) };
+            text.push_str(&format!("x{k}: &a{k} {}{inner}{}\n", "[".repeat(100), "]".repeat(100)));
+        }
+        let err = tree(&text).unwrap_err();
+        assert!(err.message.contains("nested deeper"), "{}", err.message);
+        assert_eq!(err.pos.map(|p| p.line), Some(2));
+        // An alias of a shallow anchor inside a nested mapping is fine.
+        assert!(tree("a: &a {b: [1, 2]}\nc: {d: {e: *a}}\n").is_ok());
     }
 
     #[test]

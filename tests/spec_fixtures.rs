@@ -1,0 +1,136 @@
+//! Fixture-driven tests of the spec pipeline, through the real `spec::load`.
+//!
+//! - `tests/fixtures/invalid/<case>/`: a stack that must fail; the rendered diagnostics (colour
+//!   off, exactly what `swarmctl validate` prints on stderr) are an insta snapshot.
+//! - `tests/fixtures/warnings/<case>/`: a stack that loads, with the warnings it prints.
+//! - `tests/fixtures/valid/<case>/`: a stack that loads with no diagnostic at all; `render` output
+//!   is the snapshot.
+//!
+//! Each case is its own `#[test]` (listed in the macros below), and a guard test fails when a
+//! fixture directory exists that no test names, so a new fixture cannot be silently skipped.
+//! A case may hold an `args` file with one command-line option per line (`--profile debug`,
+//! `--set web.replicas=3`, `--overlay overlay`, `--values more.yaml`, `--name other`); paths are
+//! relative to the case directory.
+
+mod spec_support;
+
+use spec_support as support;
+use support::{fixture, load_case, render_failure, render_warnings};
+use swarmctl::spec::render;
+
+macro_rules! invalid {
+    ($($name:ident => $dir:literal,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                let failure = match load_case(&fixture("invalid", $dir)) {
+                    Ok(_) => panic!("{} loaded, but must fail", $dir),
+                    Err(failure) => failure,
+                };
+                assert!(failure.diagnostics.has_errors(), "{}: a failure without errors", $dir);
+                support::snapshot(&format!("invalid__{}", $dir), &render_failure(&failure));
+            }
+        )*
+        const INVALID: &[&str] = &[$($dir),*];
+    };
+}
+
+macro_rules! warnings {
+    ($($name:ident => $dir:literal,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                let loaded = load_case(&fixture("warnings", $dir)).unwrap_or_else(|f| panic!("{}:\n{}", $dir, render_failure(&f)));
+                assert!(!loaded.warnings.0.is_empty(), "{}: expected warnings", $dir);
+                support::snapshot(&format!("warnings__{}", $dir), &render_warnings(&loaded));
+            }
+        )*
+        const WARNINGS: &[&str] = &[$($dir),*];
+    };
+}
+
+macro_rules! valid {
+    ($($name:ident => $dir:literal,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                let loaded = load_case(&fixture("valid", $dir)).unwrap_or_else(|f| panic!("{}:\n{}", $dir, render_failure(&f)));
+                assert_eq!(render_warnings(&loaded), "", "{}: a valid fixture loads without warnings", $dir);
+                support::snapshot(&format!("valid__{}", $dir), &render::to_yaml(&render::document(&loaded)));
+            }
+        )*
+        const VALID: &[&str] = &[$($dir),*];
+    };
+}
+
+invalid! {
+    yaml_syntax => "yaml-syntax",
+    duplicate_key => "duplicate-key",
+    unknown_keys_suggest_the_closest_name => "unknown-keys",
+    dependency_cycle_is_printed_as_its_full_path => "dependency-cycle",
+    unknown_dependency => "unknown-dependency",
+    self_dependency => "self-dependency",
+    unknown_condition => "unknown-condition",
+    service_healthy_needs_a_healthcheck => "healthy-without-healthcheck",
+    invalid_durations => "invalid-durations",
+    negative_replicas => "negative-replicas",
+    non_integer_replicas => "non-integer-replicas",
+    container_name_with_replicas => "container-name-with-replicas",
+    replicas_with_global_mode => "replicas-with-global-mode",
+    undefined_networks_volumes_configs_secrets => "undefined-resources",
+    rollout_with_max_surge_and_max_unavailable_zero => "rollout-both-zero",
+    config_and_secret_files_outside_the_stack => "config-outside-directory",
+    files_outside_the_stack_through_symlinks => "files-outside-through-symlink",
+    env_file_and_build_context_outside_the_stack => "env-file-and-build-outside",
+    billion_laughs => "billion-laughs",
+    deep_nesting => "deep-nesting",
+    deep_nesting_through_aliases => "deep-nesting-through-aliases",
+    nested_interpolation => "nested-interpolation",
+    unresolved_variables => "unresolved-variable",
+    missing_template_value_points_at_the_template_line => "missing-template-value",
+    mapping_rendered_without_to_yaml => "mapping-without-toyaml",
+    yaml_error_after_a_template_expansion => "yaml-error-after-template-expansion",
+    template_syntax => "template-syntax",
+    many_errors_are_reported_in_one_run => "many-errors",
+    service_defined_twice_across_layers => "service-defined-twice",
+    wrong_types => "wrong-types",
+    service_without_image_or_build => "no-image-no-build",
+    invalid_ports => "invalid-ports",
+    dotenv_syntax => "dotenv-syntax",
+    stack_file_that_is_not_a_mapping => "not-a-mapping",
+    two_yaml_documents => "two-documents",
+    directory_without_a_stack_file => "no-stack-file",
+    dependency_on_an_inactive_service => "inactive-dependency",
+    extension_typos => "extension-typos",
+    service_names_outside_the_compose_alphabet => "service-names",
+}
+
+warnings! {
+    secret_looking_environment_values => "secret-in-environment",
+    published_host_port_with_replicas => "published-port-with-replicas",
+    keys_accepted_but_not_acted_on => "keys-not-acted-on",
+    near_misses_of_our_extensions => "extension-near-misses",
+    job_with_several_replicas => "job-with-replicas",
+    stack_without_services => "empty-stack",
+}
+
+valid! {
+    minimal => "minimal",
+    full_stack => "full-stack",
+    templated => "templated",
+    interpolation_with_dotenv => "interpolation",
+    layer_folders => "layered",
+    anchors_and_merge_keys => "anchors-and-merge-keys",
+    profiles => "profiles",
+    extends => "extends",
+    a_compose_file_as_the_stack => "compose-file",
+}
+
+#[test]
+fn every_fixture_directory_has_a_test() {
+    for (category, listed) in [("invalid", INVALID), ("warnings", WARNINGS), ("valid", VALID)] {
+        for dir in support::case_dirs(category) {
+            assert!(listed.contains(&dir.as_str()), "tests/fixtures/{category}/{dir} has no test in tests/spec_fixtures.rs");
+        }
+    }
+}
