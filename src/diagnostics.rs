@@ -157,6 +157,13 @@ impl Window {
         let (mut span_offset, mut span_length) = (0, 1);
         for number in first..=last {
             let content = file.line(number as u32);
+            let masked;
+            let content = if file.holds_secret(number as u32) {
+                masked = mask_secret_content(content);
+                masked.as_str()
+            } else {
+                content
+            };
             if number == line {
                 let column = (pos.col.max(1) - 1) as usize;
                 let (shown, skipped) = cut_around(content, column);
@@ -195,6 +202,15 @@ fn mask_secret_value(line: &str) -> String {
     }
     let leading = line[value_start..].len() - line[value_start..].trim_start().len();
     format!("{}{}", &line[..value_start + leading], "*".repeat(8))
+}
+
+/// A line of a secret's inline `content:`: the key stays, the value becomes `********`.
+fn mask_secret_content(line: &str) -> String {
+    match line.find("content:") {
+        Some(at) if line[at + "content:".len()..].trim().starts_with(['|', '>']) => line.to_string(),
+        Some(at) => format!("{} ********", &line[..at + "content:".len()]),
+        None => format!("{}********", &line[..line.len() - line.trim_start().len()]),
+    }
 }
 
 /// At most [`MAX_EXCERPT_CHARS`] characters of `line` around `column`, with `…` where cut; and

@@ -30,11 +30,19 @@ pub fn load(args: &StackArgs) -> Result<Loaded, Exit> {
 }
 
 pub fn print_diagnostics(diagnostics: &Diagnostics, sources: &Sources) {
-    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let color = use_color(std::io::stderr().is_terminal());
     let mut stderr = std::io::stderr().lock();
     for diagnostic in &diagnostics.0 {
         let _ = write!(stderr, "{}", diagnostic.render(sources, color));
     }
+}
+
+/// Colour on a terminal, unless `NO_COLOR` is set to anything but the empty string
+/// (no-color.org); `CLICOLOR_FORCE` (non-empty, not `0`) forces it where output is piped.
+fn use_color(terminal: bool) -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && (terminal || set("CLICOLOR_FORCE"))
 }
 
 pub fn validate(args: &StackArgs) -> Exit {

@@ -177,7 +177,7 @@ impl Converter<'_, '_> {
             entrypoint: get("entrypoint").and_then(command_line),
             environment,
             labels: key_values(get("labels")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
-            depends_on: self.depends_on(name, get("depends_on")),
+            depends_on: with_implicit_dependencies(self.depends_on(name, get("depends_on")), node),
             layer: self.input.service_layers.get(name).cloned(),
             ports: self.ports(name, get("ports")),
             volumes: self.volumes(name, get("volumes")),
@@ -198,7 +198,7 @@ impl Converter<'_, '_> {
             placement: placement(deploy),
             rollout: self.rollout(name, node),
             positions,
-            extra: PASSED_THROUGH.iter().filter_map(|k| get(k).map(|v| (k.to_string(), v.to_json()))).collect(),
+            extra: PASSED_THROUGH.iter().filter_map(|k| get(k).map(|v| (k.to_string(), passed_through(k, v)))).collect(),
         }
     }
 
@@ -546,6 +546,57 @@ impl Converter<'_, '_> {
     }
 }
 
+/// Adds the dependencies compose implies without `depends_on`: `links` (`db` or `db:alias`),
+/// `volumes_from` (`app`, `app:ro`; not `container:…`) and `network_mode`, `ipc`, `pid` set to
+/// `service:app` all need the other service's container first.
+fn with_implicit_dependencies(mut dependencies: Vec<Dependency>, node: &Node) -> Vec<Dependency> {
+    let mut implied: Vec<(String, Pos)> = Vec::new();
+    for item in node.get("links").and_then(Node::as_seq).unwrap_or(&[]) {
+        if let Some(link) = item.as_text() {
+            implied.push((link.split(':').next().unwrap_or(link).to_string(), item.pos));
+        }
+    }
+    for item in node.get("volumes_from").and_then(Node::as_seq).unwrap_or(&[]) {
+        if let Some(source) = item.as_text().filter(|s| !s.starts_with("container:")) {
+            implied.push((source.strip_prefix("service:").unwrap_or(source).split(':').next().unwrap_or(source).to_string(), item.pos));
+        }
+    }
+    for key in ["network_mode", "ipc", "pid"] {
+        if let Some(value) = node.get(key) {
+            if let Some(service) = value.as_text().and_then(|v| v.strip_prefix("service:")) {
+                implied.push((service.to_string(), value.pos));
+            }
+        }
+    }
+    for (service, pos) in implied {
+        if !dependencies.iter().any(|d| d.service == service) {
+            dependencies.push(Dependency { service, condition: Condition::ServiceStarted, required: true, restart: false, implicit: true, pos });
+        }
+    }
+    dependencies
+}
+
+/// An engine setting as written, in one form where compose allows several: `sysctls` as a
+/// mapping of strings, `extra_hosts` as `host:ip` strings (compose also takes `host=ip` and a
+/// mapping), so the planner reads one shape however the user wrote it.
+fn passed_through(key: &str, node: &Node) -> serde_json::Value {
+    use serde_json::Value as J;
+    match key {
+        "sysctls" => J::Object(key_values(Some(node)).into_iter().map(|(k, v)| (k, J::String(v.unwrap_or_default()))).collect()),
+        "extra_hosts" => J::Array(match &node.value {
+            Value::Map(entries) => entries.iter().map(|e| J::String(format!("{}:{}", e.key, e.value.as_text().unwrap_or("")))).collect(),
+            _ => string_list(Some(node), "")
+                .into_iter()
+                .map(|entry| match entry.split_once('=') {
+                    Some((host, ip)) => J::String(format!("{host}:{ip}")),
+                    None => J::String(entry),
+                })
+                .collect(),
+        }),
+        _ => node.to_json(),
+    }
+}
+
 /// `https://…/repo.git#main`, `git@host:repo`, `github.com/org/repo`: fetched, not a local path.
 fn is_remote_context(context: &str) -> bool {
     context.contains("://") || context.starts_with("git@") || context.starts_with("github.com/")
@@ -888,6 +939,25 @@ mod tests {
         let tree = parse("a: 0440\nb: '0440'\nc: 288\nd: 0o440\ne: '440'\n", FileId(0), &LineMap::identity(), &Limits::default()).unwrap().unwrap();
         let modes: Vec<Option<u32>> = ["a", "b", "c", "d", "e"].iter().map(|k| file_mode(tree.get(k).unwrap())).collect();
         assert_eq!(modes, vec![Some(0o440); 5]);
+    }
+
+    #[test]
+    fn sysctls_and_extra_hosts_take_one_shape_however_written() {
+        use crate::spec::source::LineMap;
+        use crate::spec::yaml::{parse, Limits};
+        let tree = parse(
+            "a: [net.core.somaxconn=1024]\nb: {net.core.somaxconn: 1024}\nc: ['db:10.0.0.1', 'cache=10.0.0.2', 'v6=::1']\nd: {db: 10.0.0.1}\n",
+            FileId(0),
+            &LineMap::identity(),
+            &Limits::default(),
+        )
+        .unwrap()
+        .unwrap();
+        let sysctls = serde_json::json!({"net.core.somaxconn": "1024"});
+        assert_eq!(passed_through("sysctls", tree.get("a").unwrap()), sysctls);
+        assert_eq!(passed_through("sysctls", tree.get("b").unwrap()), sysctls);
+        assert_eq!(passed_through("extra_hosts", tree.get("c").unwrap()), serde_json::json!(["db:10.0.0.1", "cache:10.0.0.2", "v6:::1"]));
+        assert_eq!(passed_through("extra_hosts", tree.get("d").unwrap()), serde_json::json!(["db:10.0.0.1"]));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! base}`), often with the image only in the base, so it must be resolved before the schema and
 //! the model see the service — otherwise a valid file would fail "neither image nor build".
 //! Resolution runs on the merged tree, bases first; a chain that loops is an error naming it.
+//! As compose documents, `depends_on` and `volumes_from` are never inherited: dependencies are
+//! always written where they apply.
 
 use super::files::resolve_inside;
 use super::merge;
@@ -107,7 +109,7 @@ impl Resolver<'_, '_> {
         };
         chain.pop();
         match base {
-            Some(base) => merge::merge(base, own, &["services", name]),
+            Some(base) => merge::merge(not_inherited_removed(base), own, &["services", name]),
             None => own,
         }
     }
@@ -137,6 +139,14 @@ impl Resolver<'_, '_> {
         let mut done = BTreeMap::new();
         self.resolve_local(file, &services, base_name, &mut done, chain)
     }
+}
+
+/// The base without the keys `extends` never passes on.
+fn not_inherited_removed(mut base: Node) -> Node {
+    if let Value::Map(entries) = &mut base.value {
+        entries.retain(|e| e.key != "depends_on" && e.key != "volumes_from");
+    }
+    base
 }
 
 fn without_extends(mut service: Node) -> Node {
@@ -170,6 +180,12 @@ mod tests {
         );
         assert!(out.0.is_empty(), "{out:?}");
         assert_eq!(services["web"], serde_json::json!({"image": "app", "environment": {"A": "1", "B": "3"}, "command": ["serve"]}));
+    }
+
+    #[test]
+    fn depends_on_and_volumes_from_are_not_inherited() {
+        let (services, _) = resolved("services:\n  base: {image: a, depends_on: [db], volumes_from: [data]}\n  web: {extends: base}\n  db: {image: d}\n  data: {image: d}\n");
+        assert_eq!(services["web"], serde_json::json!({"image": "a"}));
     }
 
     #[test]

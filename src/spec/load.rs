@@ -259,7 +259,13 @@ fn interpolate_tree(node: &mut Node, lookup: &dyn Lookup, sources: &Sources, out
         Value::Scalar(scalar) => {
             if scalar.text.contains('$') {
                 match interpolate(&scalar.text, lookup) {
-                    Ok(text) => scalar.text = text,
+                    Ok(text) => {
+                        scalar.text = text;
+                        // `KEY: ${EMPTY}` is an empty string, as compose reads it, not a null.
+                        if scalar.typed() == super::yaml::Typed::Null {
+                            scalar.plain = false;
+                        }
+                    }
                     Err(e) => {
                         let (pos, hint) = match &e {
                             InterpolationError::Unset { name } => (

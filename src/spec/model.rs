@@ -85,7 +85,8 @@ pub struct Dependency {
     pub required: bool,
     /// Restart this service when the dependency is replaced.
     pub restart: bool,
-    /// Implied by layer order rather than written.
+    /// Implied rather than written in `depends_on`: by `links`, `volumes_from` or
+    /// `network_mode: service:…` (layer order is a graph barrier, not a dependency).
     pub implicit: bool,
     #[serde(skip)]
     pub pos: Pos,

@@ -22,6 +22,16 @@ pub fn document(loaded: &Loaded) -> Json {
                     fields.insert(key.to_string(), string_map(value));
                 }
             }
+            // An optional dependency on a service left out by its profile goes with it, as in
+            // compose's own output; the document would not load otherwise.
+            match fields.get_mut("depends_on") {
+                Some(Json::Object(dependencies)) => dependencies.retain(|d, _| !loaded.stack.inactive.contains(d)),
+                Some(Json::Array(dependencies)) => dependencies.retain(|d| !d.as_str().is_some_and(|d| loaded.stack.inactive.contains(d))),
+                _ => {}
+            }
+            if fields.get("depends_on").is_some_and(|d| d.as_object().is_some_and(|m| m.is_empty()) || d.as_array().is_some_and(|a| a.is_empty())) {
+                fields.remove("depends_on");
+            }
             // `mode: 0440` is octal to compose; written out as JSON it would read as 440.
             for key in ["configs", "secrets"] {
                 let (Some(Json::Array(items)), Some(nodes)) = (fields.get_mut(key), node.and_then(|n| n.get(key)).and_then(Node::as_seq)) else { continue };

@@ -30,12 +30,20 @@ pub struct SourceFile {
     pub sensitive: bool,
     /// Byte offset where each line starts, so excerpts cost the lines they show, not the file.
     line_starts: Vec<usize>,
+    /// Lines holding a secret's inline `content:` (sorted), which excerpts mask.
+    secret_lines: Vec<u32>,
 }
 
 impl SourceFile {
     fn new(path: PathBuf, text: Arc<str>, sensitive: bool) -> Self {
         let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(at, _)| at + 1)).collect();
-        SourceFile { path, text, sensitive, line_starts }
+        let secret_lines = if text.contains("content:") { secret_content_lines(&text) } else { Vec::new() };
+        SourceFile { path, text, sensitive, line_starts, secret_lines }
+    }
+
+    /// Whether a line is (part of) a secret's inline `content:` value.
+    pub fn holds_secret(&self, line: u32) -> bool {
+        self.secret_lines.binary_search(&line).is_ok()
     }
 
     /// Number of lines (a trailing newline does not start another).
@@ -59,6 +67,42 @@ impl SourceFile {
         let text = &self.text[start..end.max(start)];
         text.strip_suffix('\r').unwrap_or(text)
     }
+}
+
+/// Lines of `content:` values under the top-level `secrets:` key, block scalars included. Read
+/// from the text, not the parsed tree, so it holds also when the file does not parse.
+fn secret_content_lines(text: &str) -> Vec<u32> {
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let mut lines = Vec::new();
+    let mut in_secrets = false;
+    let mut content_indent: Option<usize> = None;
+    for (index, line) in text.lines().enumerate() {
+        let number = index as u32 + 1;
+        let trimmed = line.trim_start();
+        if !line.is_empty() && !line.starts_with([' ', '\t', '#']) {
+            in_secrets = line.starts_with("secrets:");
+            content_indent = None;
+            if in_secrets && line.contains("content:") {
+                lines.push(number);
+            }
+            continue;
+        }
+        if !in_secrets {
+            continue;
+        }
+        match content_indent {
+            Some(key_indent) if trimmed.is_empty() || indent(line) > key_indent => {
+                lines.push(number);
+                continue;
+            }
+            _ => content_indent = None,
+        }
+        if trimmed.starts_with("content:") || trimmed.starts_with("\"content\":") {
+            lines.push(number);
+            content_indent = Some(indent(line));
+        }
+    }
+    lines
 }
 
 /// All files read while loading one stack.
@@ -140,6 +184,16 @@ impl LineMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_content_lines_are_found_in_the_text() {
+        let text = "services:\n  web:\n    content: not-a-secret\nsecrets:\n  a:\n    content: one-line\n  b:\n    content: |\n      line 1\n\n      line 2\n    name: b\n  c:\n    file: ./c\nconfigs:\n  d:\n    content: config\n";
+        let mut sources = Sources::default();
+        let id = sources.add(Path::new("s.yaml"), text);
+        let file = sources.get(id);
+        let held: Vec<u32> = (1..=17).filter(|&l| file.holds_secret(l)).collect();
+        assert_eq!(held, vec![6, 8, 9, 10, 11]);
+    }
 
     #[test]
     fn lines_and_offsets() {

@@ -87,7 +87,9 @@ pub fn validate(stack: &Stack, out: &mut Diagnostics) {
         }
         for (key, value) in &service.environment {
             let literal = value.as_deref().is_some_and(|v| !v.is_empty());
-            if literal && looks_like_secret_key(key) {
+            // Only what `environment:` says; an env_file is where such values are meant to go.
+            let written_here = service.positions.contains_key(&format!("environment.{key}"));
+            if literal && written_here && looks_like_secret_key(key) {
                 out.warning(at(&format!("environment.{key}")), format!("service `{name}`: `{key}` looks like a secret written into `environment`")).hint =
                     Some(format!("use a secret (`secrets:` + `{key}_FILE=/run/secrets/…`) so it stays out of `docker inspect`"));
             }
