@@ -134,3 +134,38 @@ fn every_fixture_directory_has_a_test() {
         }
     }
 }
+
+/// Hostile inputs fail fast: the budgets in `spec::yaml`, `spec::interpolate` and
+/// `spec::template` stop them before they cost time or memory. (Generous bounds: debug build.)
+#[test]
+fn hostile_inputs_are_refused_in_well_under_a_second() {
+    let quick = |dir: &std::path::Path, expected: &str| {
+        let started = std::time::Instant::now();
+        let failure = load_case(dir).err().unwrap_or_else(|| panic!("{} must fail", dir.display()));
+        let elapsed = started.elapsed();
+        let text = render_failure(&failure);
+        assert!(text.contains(expected), "{}: expected {expected:?} in\n{text}", dir.display());
+        assert!(elapsed < std::time::Duration::from_secs(1), "{} took {elapsed:?}", dir.display());
+    };
+    quick(&fixture("invalid", "billion-laughs"), "aliases expand to more than");
+    quick(&fixture("invalid", "deep-nesting"), "nested deeper than");
+    quick(&fixture("invalid", "deep-nesting-through-aliases"), "nested deeper than");
+    quick(&fixture("invalid", "nested-interpolation"), "nest deeper than");
+
+    // A huge file is refused by its size, before it is read.
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::fs::File::create(dir.path().join("stack.yaml")).unwrap();
+    file.set_len(64 << 20).unwrap();
+    quick(dir.path(), "over the 16777216 byte limit");
+
+    // Loops in templates that would expand a small file into gigabytes.
+    let dir = tempfile::tempdir().unwrap();
+    let items: Vec<String> = (0..2000).map(|i| i.to_string()).collect();
+    std::fs::write(dir.path().join("values.yaml"), format!("a: [{}]\n", items.join(", "))).unwrap();
+    std::fs::write(
+        dir.path().join("stack.yaml"),
+        "services:\n  web:\n    image: nginx\n    labels:\n{{#each values.a}}{{#each ../values.a}}      l{{@index}}: \"{{this}}xxxxxxxxxxxxxxxx\"\n{{/each}}{{/each}}\n",
+    )
+    .unwrap();
+    quick(dir.path(), "renders to more than");
+}
