@@ -73,8 +73,10 @@ pub fn merge(base: Node, overlay: Node, path: &[&str]) -> Node {
 }
 
 fn merge_maps(base: Node, overlay: Node, path: &[&str]) -> Node {
-    let (Value::Map(mut entries), Value::Map(more)) = (base.value, overlay.value.clone()) else {
-        return overlay;
+    let Node { value: overlay_value, pos: overlay_pos, tag: overlay_tag } = overlay;
+    let (mut entries, more) = match (base.value, overlay_value) {
+        (Value::Map(entries), Value::Map(more)) => (entries, more),
+        (_, value) => return Node { value, pos: overlay_pos, tag: overlay_tag },
     };
     for entry in more {
         let reset = entry.value.has_tag("!reset");
@@ -126,8 +128,10 @@ fn null_at(item: &Node) -> Node {
 }
 
 fn merge_by_target(base: Node, overlay: Node, key: &str) -> Node {
-    let (Value::Seq(mut items), Value::Seq(more)) = (base.value, overlay.value.clone()) else {
-        return overlay;
+    let Node { value: overlay_value, pos: overlay_pos, tag: overlay_tag } = overlay;
+    let (mut items, more) = match (base.value, overlay_value) {
+        (Value::Seq(items), Value::Seq(more)) => (items, more),
+        (_, value) => return Node { value, pos: overlay_pos, tag: overlay_tag },
     };
     for item in more {
         let target = mount_target(&item, key);

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Benchmark of the spec pipeline (a measurement, not a test: nothing here fails on a number).
+#
+#   benches/spec.sh [runs]
+#
+# Builds the release binary, generates two stacks into a temporary directory and prints:
+#   - `swarmctl validate` of a 30-service stack: median wall time of N runs (default 30, at
+#     least 10), process start included.                                  target < 20 ms
+#   - `swarmctl graph` of a 5,000-service stack (load + validate + graph): median wall time of
+#     5 runs, and peak RSS from /usr/bin/time -v (or VmHWM when that is missing).
+#                                                                  target < 1 s, < 200 MB
+set -euo pipefail
+
+runs=${1:-30}
+if (( runs < 10 )); then runs=10; fi
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+cargo build --release --quiet --bin swarmctl
+bin="${CARGO_TARGET_DIR:-$root/target}/release/swarmctl"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# A stack shaped like real ones: tiers that depend on each other with conditions, healthchecks,
+# environment, ports, volumes, networks, configs, rollout settings.
+generate() {
+  local dir=$1 count=$2
+  mkdir -p "$dir"
+  printf 'listen 80;\n' > "$dir/app.conf"
+  {
+    printf 'name: bench\n'
+    printf 'x-common: &common\n  restart: unless-stopped\n  logging:\n    driver: json-file\n    options: {max-size: "10m"}\n'
+    printf 'services:\n'
+    local i
+    for ((i = 0; i < count; i++)); do
+      printf '  svc%05d:\n' "$i"
+      printf '    <<: *common\n'
+      printf '    image: "registry.local/app-%d:${TAG:-1.0}"\n' "$((i % 17))"
+      printf '    command: ["serve", "--port", "8080", "--id", "%d"]\n' "$i"
+      printf '    environment:\n      SERVICE_ID: "%d"\n      LOG_LEVEL: info\n      UPSTREAM: http://svc%05d:8080\n' "$i" "$(( i > 0 ? i - 1 : 0 ))"
+      printf '    healthcheck:\n      test: ["CMD-SHELL", "wget -qO- http://localhost:8080/health || exit 1"]\n      interval: 10s\n      timeout: 2s\n      retries: 3\n'
+      printf '    ports: ["%d:8080"]\n' "$((20000 + i))"
+      printf '    volumes: ["data%d:/var/lib/app"]\n' "$((i % 10))"
+      printf '    networks: [back]\n'
+      printf '    configs: [{source: app_conf, target: /etc/app.conf}]\n'
+      printf '    deploy:\n      replicas: 1\n      resources: {limits: {cpus: "0.5", memory: 256M}}\n'
+      printf '    x-rollout: {max_surge: 1, max_unavailable: 0}\n'
+      # Each service waits for up to three services of the previous tier of 10.
+      if (( i >= 10 )); then
+        local tier_start=$(( (i / 10 - 1) * 10 ))
+        printf '    depends_on:\n'
+        printf '      svc%05d: {condition: service_healthy}\n' "$(( tier_start + i % 10 ))"
+        printf '      svc%05d: {condition: service_started}\n' "$(( tier_start + (i + 3) % 10 ))"
+        printf '      svc%05d: {condition: service_healthy}\n' "$(( tier_start + (i + 7) % 10 ))"
+      fi
+    done
+    printf 'networks:\n  back: {}\n'
+    printf 'volumes:\n'
+    for ((i = 0; i < 10; i++)); do printf '  data%d: {}\n' "$i"; done
+    printf 'configs:\n  app_conf:\n    file: ./app.conf\n'
+  } > "$dir/stack.yaml"
+}
+
+generate "$work/small" 30
+generate "$work/large" 5000
+
+median_ms() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+
+time_runs() { # command… ; prints one wall time in ms per run
+  local n=$1; shift
+  local i start end
+  for ((i = 0; i < n; i++)); do
+    start=$(date +%s%N)
+    "$@" > /dev/null 2>&1
+    end=$(date +%s%N)
+    awk -v ns=$((end - start)) 'BEGIN {printf "%.2f\n", ns / 1e6}'
+  done
+}
+
+"$bin" validate "$work/small" > /dev/null   # warm the page cache
+"$bin" validate "$work/large" > /dev/null 2>&1 || true
+
+small=$(time_runs "$runs" "$bin" validate "$work/small" | median_ms)
+large=$(time_runs 5 "$bin" graph "$work/large" | median_ms)
+
+cpu_ms=""
+if [[ -x /usr/bin/time ]]; then
+  report=$(/usr/bin/time -v "$bin" graph "$work/large" 2>&1 >/dev/null)
+  rss_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' <<< "$report")
+  # CPU time says what the wall time means on a busy machine.
+  cpu_ms=$(awk -F: '/User time|System time/ {s += $2} END {printf "%.0f", s * 1000}' <<< "$report")
+else
+  rss_kb=$(bash -c '"$1" graph "$2" > /dev/null & pid=$!; peak=0; while kill -0 $pid 2>/dev/null; do v=$(awk "/VmHWM/ {print \$2}" /proc/$pid/status 2>/dev/null || echo 0); (( v > peak )) && peak=$v; done; echo $peak' _ "$bin" "$work/large")
+fi
+
+lines=$(wc -l < "$work/large/stack.yaml")
+bytes=$(wc -c < "$work/large/stack.yaml")
+printf 'machine: %s cores, load %s\n' "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'validate, 30 services:        median %8s ms over %d runs (target < 20 ms)\n' "$small" "$runs"
+printf 'graph, 5,000 services:        median %8s ms over 5 runs  (target < 1000 ms; %s lines, %s bytes)\n' "$large" "$lines" "$bytes"
+printf 'graph, 5,000 services:        peak RSS %6d MB            (target < 200 MB)\n' "$((rss_kb / 1024))"
+if [[ -n "$cpu_ms" ]]; then
+  printf 'graph, 5,000 services:        CPU time %6s ms (user + system, one run)\n' "$cpu_ms"
+fi
