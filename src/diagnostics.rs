@@ -191,7 +191,9 @@ fn mask_secret_value(line: &str) -> String {
     let body = body.strip_prefix("- ").map(str::trim_start).unwrap_or(body);
     let Some(separator) = body.find([':', '=']) else { return line.to_string() };
     let key = body[..separator].trim().trim_matches(['"', '\'']);
-    if key.is_empty() || key.contains(char::is_whitespace) || !crate::spec::validate::looks_like_secret_key(key) {
+    // `secrets: [token]` is compose structure, not a credential.
+    let compose_key = key == "secrets" || crate::spec::schema::is_service_key(key);
+    if key.is_empty() || key.contains(char::is_whitespace) || compose_key || !crate::spec::validate::looks_like_secret_key(key) {
         return line.to_string();
     }
     let value_start = line.len() - body.len() + separator + 1;
@@ -363,6 +365,8 @@ mod tests {
         assert_eq!(mask_secret_value("      DB_PASSWORD_FILE: /run/secrets/db"), "      DB_PASSWORD_FILE: /run/secrets/db");
         assert_eq!(mask_secret_value("      SESSION_SECRET:"), "      SESSION_SECRET:");
         assert_eq!(mask_secret_value("    image: nginx"), "    image: nginx");
+        assert_eq!(mask_secret_value("    secrets: [token]"), "    secrets: [token]");
+        assert_eq!(mask_secret_value("secrets:"), "secrets:");
         let mut sources = Sources::default();
         let id = sources.add(std::path::Path::new("s.yaml"), "env:\n  A: 1\n  DB_PASSWORD: hunter2\n");
         let text = Diagnostic::warning(Pos { file: id, line: 2, col: 3 }, "x").render(&sources, false);

@@ -44,6 +44,11 @@ pub struct ConvertInput<'a> {
 }
 
 pub fn convert(root: &Node, input: &ConvertInput<'_>, sources: &mut Sources, out: &mut Diagnostics) -> Stack {
+    for entry in root.as_map().unwrap_or(&[]).iter().filter(|e| e.key == "include" || e.key == "models") {
+        let consequence = if entry.key == "include" { ": the services of included files are not loaded" } else { "" };
+        out.warning(entry.key_pos, format!("top-level `{}` is accepted but not acted on yet{consequence}", entry.key)).hint =
+            (entry.key == "include").then(|| "put the included services in the stack directory (a layer folder, or an overlay)".to_string());
+    }
     let mut converter = Converter { input, sources, out };
     let mut services = BTreeMap::new();
     let mut inactive = BTreeSet::new();
