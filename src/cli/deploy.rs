@@ -108,71 +108,38 @@ fn print_plan(plan: &Plan, output: Output) {
     }
 }
 
-pub async fn plan(stack: &StackArgs, engine_args: &EngineArgs, deploy: &DeployArgs) -> Exit {
-    let loaded = match load(stack) {
-        Ok(l) => l,
-        Err(exit) => return exit,
-    };
-    let (engine, _) = match connect(engine_args).await {
-        Ok(e) => e,
-        Err(exit) => return exit,
-    };
-    let observed = match observe(&engine, &loaded).await {
-        Ok(o) => o,
-        Err(exit) => return exit,
-    };
-    match make_plan(&loaded, &observed, deploy.timeout) {
-        Ok(plan) => {
-            print_plan(&plan, engine_args.output);
-            Exit::Ok
-        }
-        Err(exit) => exit,
-    }
+pub async fn plan(stack: &StackArgs, engine_args: &EngineArgs, deploy: &DeployArgs) -> Result<Exit, Exit> {
+    let loaded = load(stack)?;
+    let (engine, _) = connect(engine_args).await?;
+    let observed = observe(&engine, &loaded).await?;
+    print_plan(&make_plan(&loaded, &observed, deploy.timeout)?, engine_args.output);
+    Ok(Exit::Ok)
 }
 
-pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &DeployArgs) -> Exit {
-    let loaded = match load(stack) {
-        Ok(l) => l,
-        Err(exit) => return exit,
-    };
-    let (engine, engine_id) = match connect(engine_args).await {
-        Ok(e) => e,
-        Err(exit) => return exit,
-    };
-    let root = store::state_root(|name| std::env::var(name).ok());
-    let state = match store::stack_dir(&root, &engine_id, &loaded.stack.name) {
-        Ok(dir) => dir,
-        Err(e) => {
-            eprintln!("error: cannot use state directory {}: {e}", root.display());
-            return Exit::Engine;
-        }
-    };
+pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &DeployArgs) -> Result<Exit, Exit> {
+    let loaded = load(stack)?;
+    let (engine, engine_id) = connect(engine_args).await?;
+    let state = state_dir(&engine_id, &loaded.stack.name)?;
     let name = loaded.stack.name.clone();
     let _lock = match lock::acquire(&state, deploy.lock_timeout, |holder| eprintln!("waiting for another deploy of `{name}` ({holder})")) {
         Ok(lock) => lock,
         Err(lock::LockError::Busy { holder }) => {
             eprintln!("error: another deploy of `{name}` is running ({holder})");
             eprintln!("  help: wait for it, or pass `--lock-timeout 5m` to wait longer");
-            return Exit::Locked;
+            return Err(Exit::Locked);
         }
         Err(lock::LockError::Io(e)) => {
             eprintln!("error: cannot take the deploy lock in {}: {e}", state.display());
-            return Exit::Engine;
+            return Err(Exit::Engine);
         }
     };
-    let observed = match observe(&engine, &loaded).await {
-        Ok(o) => o,
-        Err(exit) => return exit,
-    };
-    let plan = match make_plan(&loaded, &observed, deploy.timeout) {
-        Ok(p) => p,
-        Err(exit) => return exit,
-    };
+    let observed = observe(&engine, &loaded).await?;
+    let plan = make_plan(&loaded, &observed, deploy.timeout)?;
     if engine_args.output == Output::Text {
         print!("{plan}");
     }
     if plan.is_empty() {
-        return Exit::Ok;
+        return Ok(Exit::Ok);
     }
     let options = ApplyOptions {
         concurrency: deploy.parallel,
@@ -215,13 +182,21 @@ pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &Deploy
     let document = render::document(&loaded);
     let revision = history::record(&state, result, plan.steps.len(), failed, report.seconds, document);
     summarize(&plan, &report, engine_args.output, revision.ok());
-    if report.interrupted {
+    Ok(if report.interrupted {
         Exit::Interrupted
     } else if report.converged() {
         Exit::Ok
     } else {
         Exit::NotConverged
-    }
+    })
+}
+
+fn state_dir(engine_id: &str, stack: &str) -> Result<std::path::PathBuf, Exit> {
+    let root = store::state_root(|name| std::env::var(name).ok());
+    store::stack_dir(&root, engine_id, stack).map_err(|e| {
+        eprintln!("error: cannot use state directory {}: {e}", root.display());
+        Exit::Engine
+    })
 }
 
 async fn run(plan: &Plan, engine: &Shared, engine_args: &EngineArgs, options: &ApplyOptions) -> ApplyReport {
@@ -261,29 +236,26 @@ fn stack_name(args: &StackArgs) -> Result<String, Exit> {
     Ok(args.name.clone().unwrap_or_else(|| args.stack.display().to_string()))
 }
 
-pub async fn status(args: &StackArgs, engine_args: &EngineArgs) -> Exit {
-    let name = match stack_name(args) {
-        Ok(n) => n,
-        Err(exit) => return exit,
-    };
-    let (engine, _) = match connect(engine_args).await {
-        Ok(e) => e,
-        Err(exit) => return exit,
-    };
-    let observed = match engine.observe(&name, &Default::default()).await {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::Engine;
-        }
-    };
+/// `status` and `down` take a name or stack arguments: the name, the engine, what it holds of the stack.
+async fn observe_named(args: &StackArgs, engine_args: &EngineArgs) -> Result<(String, Shared, ObservedState), Exit> {
+    let name = stack_name(args)?;
+    let (engine, _) = connect(engine_args).await?;
+    let observed = engine.observe(&name, &Default::default()).await.map_err(|e| {
+        eprintln!("error: {e}");
+        Exit::Engine
+    })?;
+    Ok((name, engine, observed))
+}
+
+pub async fn status(args: &StackArgs, engine_args: &EngineArgs) -> Result<Exit, Exit> {
+    let (name, _, observed) = observe_named(args, engine_args).await?;
     if engine_args.output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&observed.containers).unwrap_or_default());
-        return Exit::Ok;
+        return Ok(Exit::Ok);
     }
     if observed.containers.is_empty() {
         println!("stack `{name}` has no containers on this engine");
-        return Exit::Ok;
+        return Ok(Exit::Ok);
     }
     let mut services: std::collections::BTreeMap<&str, Vec<&engine::ObservedContainer>> = Default::default();
     for container in &observed.containers {
@@ -297,23 +269,16 @@ pub async fn status(args: &StackArgs, engine_args: &EngineArgs) -> Exit {
             println!("  {:<40} {:?}{health}  {}", c.name, c.state, c.image);
         }
     }
-    Exit::Ok
+    Ok(Exit::Ok)
 }
 
-pub async fn history(args: &StackArgs, engine_args: &EngineArgs) -> Exit {
-    let name = match stack_name(args) {
-        Ok(n) => n,
-        Err(exit) => return exit,
-    };
-    let (_, engine_id) = match connect(engine_args).await {
-        Ok(e) => e,
-        Err(exit) => return exit,
-    };
-    let root = store::state_root(|n| std::env::var(n).ok());
-    let revisions = store::stack_dir(&root, &engine_id, &name).map(|dir| history::list(&dir)).unwrap_or_default();
+pub async fn history(args: &StackArgs, engine_args: &EngineArgs) -> Result<Exit, Exit> {
+    let name = stack_name(args)?;
+    let (_, engine_id) = connect(engine_args).await?;
+    let revisions = history::list(&state_dir(&engine_id, &name)?);
     if engine_args.output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&revisions).unwrap_or_default());
-        return Exit::Ok;
+        return Ok(Exit::Ok);
     }
     if revisions.is_empty() {
         println!("stack `{name}` has no revisions on this engine");
@@ -321,31 +286,17 @@ pub async fn history(args: &StackArgs, engine_args: &EngineArgs) -> Exit {
     for r in &revisions {
         println!("revision {:<4} unix {}  {:<12} {} steps, {} failed, {:.1}s", r.number, r.unix_time, r.result, r.steps, r.failed_steps, r.seconds);
     }
-    Exit::Ok
+    Ok(Exit::Ok)
 }
 
-pub async fn down(args: &StackArgs, engine_args: &EngineArgs, volumes: bool) -> Exit {
-    let name = match stack_name(args) {
-        Ok(n) => n,
-        Err(exit) => return exit,
-    };
-    let (engine, _) = match connect(engine_args).await {
-        Ok(e) => e,
-        Err(exit) => return exit,
-    };
-    let observed = match engine.observe(&name, &Default::default()).await {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::Engine;
-        }
-    };
+pub async fn down(args: &StackArgs, engine_args: &EngineArgs, volumes: bool) -> Result<Exit, Exit> {
+    let (name, engine, observed) = observe_named(args, engine_args).await?;
     let plan = host::plan_down(&name, &observed, volumes);
     print!("{plan}");
     if plan.is_empty() {
-        return Exit::Ok;
+        return Ok(Exit::Ok);
     }
     let report = apply::apply(&plan, engine, &Lines::new(std::io::stderr().is_terminal()), &ApplyOptions::default()).await;
     summarize(&plan, &report, engine_args.output, None);
-    if report.converged() { Exit::Ok } else { Exit::NotConverged }
+    Ok(if report.converged() { Exit::Ok } else { Exit::NotConverged })
 }

@@ -160,11 +160,11 @@ pub fn run() -> ExitCode {
         }
     };
     let exit = match cli.command {
-        Command::Plan { stack, engine, deploy } => runtime.block_on(deploy::plan(&stack, &engine, &deploy)),
-        Command::Deploy { stack, engine, deploy } => runtime.block_on(deploy::deploy(&stack, &engine, &deploy)),
-        Command::Status { stack, engine } => runtime.block_on(deploy::status(&stack, &engine)),
-        Command::History { stack, engine } => runtime.block_on(deploy::history(&stack, &engine)),
-        Command::Down { stack, engine, volumes } => runtime.block_on(deploy::down(&stack, &engine, volumes)),
+        Command::Plan { stack, engine, deploy } => runtime.block_on(deploy::plan(&stack, &engine, &deploy)).unwrap_or_else(|exit| exit),
+        Command::Deploy { stack, engine, deploy } => runtime.block_on(deploy::deploy(&stack, &engine, &deploy)).unwrap_or_else(|exit| exit),
+        Command::Status { stack, engine } => runtime.block_on(deploy::status(&stack, &engine)).unwrap_or_else(|exit| exit),
+        Command::History { stack, engine } => runtime.block_on(deploy::history(&stack, &engine)).unwrap_or_else(|exit| exit),
+        Command::Down { stack, engine, volumes } => runtime.block_on(deploy::down(&stack, &engine, volumes)).unwrap_or_else(|exit| exit),
         Command::Validate(stack) => inspect::validate(&stack),
         Command::Render { stack, output } => inspect::render(&stack, matches!(output, RenderFormat::Json)),
         Command::Graph { stack, format } => inspect::graph(&stack, match format {
