@@ -168,7 +168,8 @@ fn healthcheck(test: &[&str], interval: Duration, retries: u32) -> Healthcheck {
     Healthcheck {
         test: test.iter().map(|part| part.to_string()).collect(),
         interval: Some(interval),
-        timeout: Some(Duration::from_secs(2)),
+        // Generous: on a loaded 2-core machine the engine itself can take seconds to run a probe.
+        timeout: Some(Duration::from_secs(10)),
         start_period: None,
         retries: Some(retries),
     }
@@ -381,7 +382,8 @@ async fn wait_healthy_returns_promptly_and_reports_unhealthy_checks_with_their_l
         assert_eq!(resource, &format!("{stack}-bad"));
         assert!(reason.contains("unhealthy"), "{reason}");
         assert!(!detail.is_empty() && detail.len() <= 5, "{detail:?}");
-        assert!(detail.iter().all(|line| line.contains("exit 1") && line.contains("probe-failed-marker")), "{detail:?}");
+        assert!(detail.iter().any(|line| line.contains("exit 1") && line.contains("probe-failed-marker")), "{detail:?}");
+        assert!(detail.iter().all(|line| line.starts_with("health check exit")), "{detail:?}");
 
         // Observe reads health from the list's status text; it must agree with inspect.
         let observed = engine.observe(&stack, &CandidateNames::default()).await.expect("observe");
