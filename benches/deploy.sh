@@ -5,8 +5,9 @@
 #                          [--sweep 4,8,16|none] [--sweep-runs N] [--sweep-variants plain,health]
 #                          [--noop-runs N] [--no-build]
 #
-#   --quick   3 runs, sizes 20 and 50, no --parallel sweep (about 4 minutes)
-#   default   5 runs, sizes 20/50/100, both variants, --parallel 4/8/16 sweep on 100 (both)
+#   --quick   3 runs, sizes 20 and 50, no --parallel sweep (~15 min on the 2-core reference machine)
+#   default   5 runs, sizes 20/50/100, both variants, --parallel 4/8/16 sweep on 100 (both);
+#             about an hour there: the engine starts ~2-6 containers a second (see benches/README.md)
 #
 # Stacks of N services in 4 dependency waves are generated into a temp dir as one
 # `version: "3.8"` compose file both tools read (benches/engine_floor/stacklib.py). Per size and
@@ -122,6 +123,8 @@ if [[ -n $BUILD ]]; then
   log "cargo build --release (swarmctl, examples/engine_floor)"
   (cd "$ROOT" && cargo build --release --bin swarmctl --example engine_floor 2>&1 | tail -n 2 | sed 's/^/  /' >&2)
 fi
+# What is measured is the tree as built now, not as it is when the report is written.
+REVISION="$(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- src Cargo.toml || echo ' + uncommitted changes in src/')"
 # Private copies: other builds in the tree must not swap the binaries mid-benchmark.
 mkdir -p "$WORK/bin"
 cp "$ROOT/target/release/swarmctl" "$ROOT/target/release/examples/engine_floor" "$WORK/bin/"
@@ -236,6 +239,7 @@ PY
   if [[ $record == 1 ]]; then
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$variant" "$size" "$tool" "$run" "$wall" "$rss" \
       "$([[ $rc == 0 ]] && echo 1 || echo 0)" "$load" "$analysis" >>"$RUNS_TSV"
+    cp "$RUNS_TSV" "$OUT/deploy-runs.partial.tsv" # survives a killed run
   fi
   log "$(printf '%-7s %4s %-12s run %s: %6d ms  rss %s KB  load %s' "$variant" "$size" "$tool" "$run" "$wall" "$rss" "$load")"
   return $rc
@@ -298,7 +302,7 @@ ELAPSED=$((SECONDS - BEGIN))
   echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GB RAM;" \
     "Docker Engine $(docker version -f '{{.Server.Version}} (API {{.Server.APIVersion}})'), storage driver $(docker info -f '{{.Driver}}');" \
     "$($COMPOSE version --short 2>/dev/null | sed 's/^/docker-compose /');" \
-    "swarmctl $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- src Cargo.toml || echo ' + uncommitted changes in src/'), release build."
+    "swarmctl $REVISION, release build."
   echo
   echo "Medians of $RUNS interleaved runs per cell (swarmctl, compose, floor, swarmctl, …), each from a clean slate;" \
     "wall time of the whole process. Load average 1/5/15 min: $LOAD_BEGIN at start, $(cut -d' ' -f1-3 /proc/loadavg) at end" \
@@ -311,6 +315,7 @@ ELAPSED=$((SECONDS - BEGIN))
 } >"$WORK/meta.txt"
 python3 "$LIB" report "$RUNS_TSV" "$NOOP_TSV" "$WORK/meta.txt" >"$OUT/deploy.md"
 cp "$RUNS_TSV" "$OUT/deploy-runs.tsv"
+rm -f "$OUT/deploy-runs.partial.tsv"
 cp "$NOOP_TSV" "$OUT/deploy-noop.tsv"
 # Logs and event streams of every run (evidence; not committed).
 rm -rf "$OUT/logs"

@@ -226,7 +226,7 @@ async fn execute(engine: &dyn Engine, op: &Op) -> Result<Option<String>, EngineE
         Op::CreateContainer { spec, .. } => engine.create_container(spec).await.map(Some),
         Op::StartContainer { container, .. } => engine.start_container(id_of(container)).await.map(|_| None),
         Op::StopContainer { id, grace, .. } => engine.stop_container(id, *grace).await.map(|_| None),
-        Op::RemoveContainer { id, .. } => engine.remove_container(id).await.map(|_| None),
+        Op::RemoveContainer { id, anonymous_volumes, .. } => engine.remove_container(id, *anonymous_volumes).await.map(|_| None),
         Op::WaitRunning { container, timeout, .. } => engine.wait_running(id_of(container), *timeout).await.map(|_| None),
         Op::WaitHealthy { container, timeout, .. } => engine.wait_healthy(id_of(container), *timeout).await.map(|_| None),
         Op::WaitCompleted { container, timeout, name } => {

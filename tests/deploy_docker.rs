@@ -161,6 +161,57 @@ fn redeploy_changes_nothing_and_a_change_replaces_only_its_service() {
     assert!(stack.run(&["down"]).status.success(), "down of nothing succeeds");
 }
 
+/// The volume mounted at `target` in `container`.
+fn volume_at(container: &str, target: &str) -> String {
+    let template = format!("{{{{range .Mounts}}}}{{{{if eq .Destination \"{target}\"}}}}{{{{.Name}}}}{{{{end}}}}{{{{end}}}}");
+    docker(&["inspect", "--format", &template, container]).trim().to_string()
+}
+
+fn volume_exists(name: &str) -> bool {
+    Command::new("docker").args(["volume", "inspect", name]).output().unwrap().status.success()
+}
+
+/// An unnamed volume lives as long as its replica's data: a replacement mounts the old one
+/// (as compose does), and only `down --volumes` deletes it, along with the named ones.
+#[test]
+fn anonymous_volumes_survive_a_replacement_and_go_with_down_volumes() {
+    const CACHE: &str = r#"
+name: NAME
+services:
+  web:
+    image: swarmctl-test/testapp:latest
+    environment: {COLOR: blue}
+    volumes: ["/cache", "data:/data"]
+volumes:
+  data:
+"#;
+    let stack = Stack::new("e2e-anon", CACHE);
+    let first = stack.run(&["deploy"]);
+    assert!(first.status.success(), "{}", text(&first));
+    let anonymous = volume_at("e2e-anon-web-1", "/cache");
+    assert_eq!(anonymous.len(), 64, "an anonymous volume at /cache: {anonymous:?}");
+    docker(&["exec", "e2e-anon-web-1", "sh", "-c", "echo -n yes >/cache/kept"]);
+
+    stack.write(&CACHE.replace("COLOR: blue", "COLOR: green"));
+    let changed = stack.run(&["deploy"]);
+    assert!(changed.status.success(), "{}", text(&changed));
+    assert_eq!(volume_at("e2e-anon-web-1", "/cache"), anonymous, "the replacement mounts the old anonymous volume");
+    assert_eq!(docker(&["exec", "e2e-anon-web-1", "cat", "/cache/kept"]), "yes");
+    assert!(text(&stack.run(&["plan"])).contains("no changes"), "the inherited mount is not a change");
+
+    let down = stack.run(&["down"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(volume_exists(&anonymous) && volume_exists("e2e-anon_data"), "down without --volumes keeps data");
+    docker(&["volume", "rm", &anonymous]); // nothing mounts it any more: a fresh deploy makes its own
+
+    assert!(stack.run(&["deploy"]).status.success());
+    let anonymous = volume_at("e2e-anon-web-1", "/cache");
+    let down = stack.run(&["down", "--volumes"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(!volume_exists(&anonymous), "down --volumes deletes the anonymous volume");
+    assert!(!volume_exists("e2e-anon_data"), "and the named one");
+}
+
 #[test]
 fn a_dependency_that_never_gets_healthy_fails_the_deploy_with_its_health_log() {
     let stack = Stack::new("e2e-unhealthy", r#"

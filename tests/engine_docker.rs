@@ -332,8 +332,8 @@ async fn a_container_joins_two_networks_with_aliases_gets_its_files_and_is_obser
         // Teardown through the engine, twice: removal is idempotent.
         engine.stop_container(&app, Some(Duration::from_secs(1))).await.expect("stop app");
         for _ in 0..2 {
-            engine.remove_container(&app).await.expect("remove app");
-            engine.remove_container(&reader).await.expect("remove reader");
+            engine.remove_container(&app, false).await.expect("remove app");
+            engine.remove_container(&reader, false).await.expect("remove reader");
             engine.remove_network(&front).await.expect("remove front");
             engine.remove_network(&back).await.expect("remove back");
             engine.remove_volume(&volume).await.expect("remove volume");
@@ -518,7 +518,7 @@ async fn conflicts_missing_objects_and_half_made_containers() {
 
         // Missing things.
         assert!(engine.start_container("swarmctl-no-such-container").await.expect_err("missing").is_not_found());
-        engine.remove_container("swarmctl-no-such-container").await.expect("removing a missing container succeeds");
+        engine.remove_container("swarmctl-no-such-container", false).await.expect("removing a missing container succeeds");
         engine.remove_network("0000000000000000000000000000000000000000000000000000000000000000").await.expect("missing network");
         engine.remove_volume("swarmctl-no-such-volume").await.expect("missing volume");
         assert!(engine.image_exists(BUSYBOX).await.expect("inspect image"));
@@ -558,7 +558,7 @@ async fn conflicts_missing_objects_and_half_made_containers() {
 
         // A running container is not removed without a stop.
         engine.start_container(&first).await.expect("start");
-        assert!(engine.remove_container(&first).await.expect_err("running").is_conflict());
+        assert!(engine.remove_container(&first, false).await.expect_err("running").is_conflict());
 
         // Redacted file content (a plan read back from JSON) is refused before anything changes.
         let json = serde_json::to_string(&secret_file()).expect("serialise");

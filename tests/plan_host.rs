@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use swarmctl::apply::{apply, ApplyOptions, Silent};
 use swarmctl::engine::{Engine, FakeEngine, ObservedContainer, ContainerState};
-use swarmctl::plan::host::{candidate_names, plan, PlanOptions};
-use swarmctl::plan::Plan;
+use swarmctl::plan::host::{candidate_names, plan, plan_down, PlanOptions};
+use swarmctl::plan::{Op, Plan};
 use swarmctl::spec::{load, LoadOptions, Loaded};
 
 const IMAGE: &str = "swarmctl-test/testapp:latest";
@@ -140,6 +140,7 @@ async fn names_taken_by_foreign_objects_and_missing_images_are_refused_before_an
         health: None,
         created: String::new(),
         networks: Default::default(),
+        anonymous_volumes: Default::default(),
     });
     let loaded = stack(dir.path(), &SHOP.replace("  cache:\n    image: swarmctl-test/testapp:latest", "  cache:\n    image: not-here:1"));
     let observed = engine.observe("shop", &candidate_names(&loaded.stack)).await.unwrap();
@@ -158,4 +159,33 @@ async fn a_job_created_but_never_started_is_started_not_just_awaited() {
     let job = engine.container("shop-migrate-1").unwrap();
     engine.add_container(ObservedContainer { state: ContainerState::Created, ..job });
     insta::assert_snapshot!("job_never_started", plan_for(&engine, &loaded).await.to_string());
+}
+
+#[tokio::test]
+async fn a_replacement_mounts_its_predecessors_anonymous_volumes_and_only_down_volumes_deletes_them() {
+    const CACHED: &str = "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    environment: {MODE: blue}\n    volumes: [/cache, /scratch]\n";
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    deploy(&engine, &stack(dir.path(), CACHED)).await;
+    let observed = engine.observe("shop", &Default::default()).await.unwrap();
+    let before = observed.containers[0].anonymous_volumes.clone();
+    assert_eq!(before.keys().collect::<Vec<_>>(), ["/cache", "/scratch"]);
+
+    // `/scratch` becomes a named volume: only `/cache` is inherited.
+    let changed = stack(dir.path(), &CACHED.replace("MODE: blue", "MODE: green").replace("/scratch]", "scratch:/scratch]\nvolumes:\n  scratch:\n"));
+    let planned = plan_for(&engine, &changed).await;
+    let created = planned.steps.iter().find_map(|s| match &s.op {
+        Op::CreateContainer { spec, .. } => Some(spec.mounts.clone()),
+        _ => None,
+    });
+    let mounts: Vec<(String, String)> = created.unwrap().into_iter().map(|m| (m.target, m.source)).collect();
+    assert_eq!(mounts, [("/cache".to_string(), before["/cache"].clone()), ("/scratch".to_string(), "shop_scratch".to_string())]);
+    deploy(&engine, &changed).await;
+    assert!(plan_for(&engine, &changed).await.is_empty(), "an inherited mount is not a change");
+
+    let observed = engine.observe("shop", &Default::default()).await.unwrap();
+    let keep = plan_down("shop", &observed, false).to_string();
+    let delete = plan_down("shop", &observed, true).to_string();
+    assert!(!keep.contains("anonymous"), "{keep}");
+    insta::assert_snapshot!("down_volumes", delete);
 }

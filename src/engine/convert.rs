@@ -19,7 +19,7 @@ use bollard::models::{ContainerState as InspectedState, ContainerStateStatusEnum
 
 use super::error::{sanitize, EngineError, Operation};
 use super::observed::{
-    unix_seconds_to_rfc3339, ContainerState, HealthState, ObservedContainer, ObservedNetwork, ObservedVolume,
+    is_anonymous_volume, unix_seconds_to_rfc3339, ContainerState, HealthState, ObservedContainer, ObservedNetwork, ObservedVolume,
 };
 use super::spec::{
     ContainerSpec, Healthcheck, MountKind, NetworkAttachment, NetworkSpec, RestartPolicy, VolumeSpec,
@@ -304,6 +304,13 @@ pub(crate) fn observed_container(summary: &ContainerSummary) -> Option<ObservedC
             .and_then(|settings| settings.networks.as_ref())
             .map(|networks| networks.values().filter_map(|endpoint| endpoint.network_id.clone()).filter(|id| !id.is_empty()).collect())
             .unwrap_or_default(),
+        anonymous_volumes: summary
+            .mounts
+            .iter()
+            .flatten()
+            .filter(|mount| mount.typ.as_deref() == Some("volume"))
+            .filter_map(|mount| Some((mount.destination.clone()?, mount.name.clone().filter(|name| is_anonymous_volume(name))?)))
+            .collect(),
     })
 }
 

@@ -518,8 +518,8 @@ impl Engine for DockerEngine {
         }
     }
 
-    async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
-        let options = RemoveContainerOptions { force: false, v: false, link: false };
+    async fn remove_container(&self, id: &str, anonymous_volumes: bool) -> Result<(), EngineError> {
+        let options = RemoveContainerOptions { force: false, v: anonymous_volumes, link: false };
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),

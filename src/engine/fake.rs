@@ -30,10 +30,10 @@ use std::time::Duration;
 
 use super::error::EngineError;
 use super::observed::{
-    CandidateNames, ContainerState, ForeignNames, HealthState, ObservedContainer, ObservedNetwork, ObservedState,
+    is_anonymous_volume, CandidateNames, ContainerState, ForeignNames, HealthState, ObservedContainer, ObservedNetwork, ObservedState,
     ObservedVolume,
 };
-use super::spec::{BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec};
+use super::spec::{BuildSpec, ContainerSpec, MountKind, NetworkSpec, VolumeSpec};
 use super::{Engine, EngineInfo, ExitOutcome, LABEL_STACK};
 
 /// Matches any resource in [`FakeEngine::fail_on`] and [`FakeEngine::delay`].
@@ -381,6 +381,7 @@ impl Engine for FakeEngine {
                 message: format!("the container name \"/{}\" is already in use", spec.name),
             });
         }
+        let serial = world.next_id;
         world.containers.insert(
             id.clone(),
             ObservedContainer {
@@ -392,6 +393,13 @@ impl Engine for FakeEngine {
                 health: None,
                 created: "2000-01-01T00:00:00Z".into(),
                 networks: spec.networks.iter().map(|n| n.network_id.clone()).filter(|id| !id.is_empty()).collect(),
+                anonymous_volumes: spec
+                    .mounts
+                    .iter()
+                    .filter(|m| m.kind == MountKind::Volume && (m.source.is_empty() || is_anonymous_volume(&m.source)))
+                    .enumerate()
+                    .map(|(i, m)| (m.target.clone(), if m.source.is_empty() { format!("{serial:056x}{i:08x}") } else { m.source.clone() }))
+                    .collect(),
             },
         );
         Ok(id)
@@ -429,7 +437,7 @@ impl Engine for FakeEngine {
         Ok(())
     }
 
-    async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
+    async fn remove_container(&self, id: &str, _anonymous_volumes: bool) -> Result<(), EngineError> {
         let name = self.container_name(id);
         let _call = self.begin("remove_container", &name).await?;
         let mut world = self.lock();
@@ -563,7 +571,7 @@ mod tests {
         engine.start_container(&id).await.expect("start");
         engine.stop_container(&id, None).await.expect("stop");
         engine.rename_container(&id, "demo-web-1-old").await.expect("rename");
-        engine.remove_container(&id).await.expect("remove");
+        engine.remove_container(&id, false).await.expect("remove");
         assert_eq!(
             engine.calls(),
             [
@@ -591,7 +599,7 @@ mod tests {
         let id = engine.create_container(&spec("demo-web-1")).await.expect("create");
         assert!(engine.create_container(&spec("demo-web-1")).await.expect_err("duplicate").is_conflict());
         engine.start_container(&id).await.expect("start");
-        assert!(engine.remove_container(&id).await.expect_err("running").is_conflict());
+        assert!(engine.remove_container(&id, false).await.expect_err("running").is_conflict());
     }
 
     #[tokio::test(start_paused = true)]
@@ -634,6 +642,7 @@ mod tests {
             health: None,
             created: "2000-01-01T00:00:00Z".into(),
             networks: BTreeSet::new(),
+            anonymous_volumes: BTreeMap::new(),
         });
         let candidates = CandidateNames {
             containers: BTreeSet::from(["demo-web-1".to_string(), "demo-db-1".to_string()]),

@@ -107,8 +107,9 @@ pub trait Engine: Send + Sync {
     /// Stops a container with its own stop signal; `grace` overrides its stop timeout.
     async fn stop_container(&self, id: &str, grace: Option<Duration>) -> Result<(), EngineError>;
 
-    /// Removes a stopped container (not forced, anonymous volumes kept); success if it is gone.
-    async fn remove_container(&self, id: &str) -> Result<(), EngineError>;
+    /// Removes a stopped container (not forced); success if it is gone. Its anonymous volumes
+    /// (image `VOLUME`s and unnamed mounts) go with it only when `anonymous_volumes` is set.
+    async fn remove_container(&self, id: &str, anonymous_volumes: bool) -> Result<(), EngineError>;
 
     /// Renames a container. Fails with `Conflict` when the new name is taken.
     async fn rename_container(&self, id: &str, new_name: &str) -> Result<(), EngineError>;

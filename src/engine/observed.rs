@@ -42,6 +42,15 @@ pub struct ObservedContainer {
     /// IDs of the networks it is attached to (a planner resolves duplicate network names by use).
     #[serde(default)]
     pub networks: BTreeSet<String>,
+    /// Its anonymous volumes (image `VOLUME`s, unnamed mounts): target path → volume name. A
+    /// replacement mounts them again, so their data outlives the container, as with compose.
+    #[serde(default)]
+    pub anonymous_volumes: BTreeMap<String, String>,
+}
+
+/// The engine names an anonymous volume with 64 random hex digits, and nothing else does.
+pub fn is_anonymous_volume(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A container's lifecycle state.
@@ -178,12 +187,14 @@ mod tests {
         let state = ObservedState {
             containers: vec![ObservedContainer {
                 id: "abc".into(),
-                name: "demo-web-1".into(), networks: Default::default(), // mirror
+                name: "demo-web-1".into(),
                 image: "web:1".into(),
                 labels: BTreeMap::from([("io.swarmctl.stack".into(), "demo".into())]),
                 state: ContainerState::Exited { code: 3 },
                 health: Some(HealthState::Unhealthy),
                 created: "2024-05-01T12:00:00Z".into(),
+                networks: BTreeSet::from(["n1".into()]),
+                anonymous_volumes: BTreeMap::from([("/cache".into(), "ab".repeat(32))]),
             }],
             ..ObservedState::default()
         };

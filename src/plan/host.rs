@@ -11,8 +11,8 @@ use super::container::{
     replica_numbers, service_networks, spec_hash, volume_name, DEFAULT_NETWORK, LABEL_FIELDS,
 };
 use super::{Cause, ContainerRef, NetworkRef, Op, Plan, PlanError, StepId};
-use crate::engine::{
-    BuildSpec, CandidateNames, ContainerState, HealthState, NetworkSpec, ObservedContainer, ObservedState, VolumeSpec,
+use crate::engine::{self,
+    BuildSpec, CandidateNames, ContainerSpec, ContainerState, HealthState, Mount, NetworkSpec, ObservedContainer, ObservedState, VolumeSpec,
     LABEL_HASH, LABEL_SERVICE, LABEL_STACK,
 };
 use crate::graph::{barrier_name, DependencyGraph};
@@ -80,7 +80,7 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedState, op
     for container in &owned {
         let service = container.labels.get(LABEL_SERVICE).map(String::as_str).unwrap_or("");
         if !stack.services.contains_key(service) && !stack.inactive.contains(service) {
-            remove_container(&mut plan, container, Cause::Orphaned, vec![], Some(service), None);
+            remove_container(&mut plan, container, Cause::Orphaned, vec![], Some(service), None, false);
         }
     }
 
@@ -338,7 +338,8 @@ fn plan_service(
         let (container_ref, started) = match (cause, existing) {
             (Some(cause), existing) => {
                 if let Some(old) = existing {
-                    let removed = remove_container(plan, old, cause.clone(), after.clone(), Some(name), service.stop_grace_period);
+                    inherit_anonymous_volumes(&mut spec, old);
+                    let removed = remove_container(plan, old, cause.clone(), after.clone(), Some(name), service.stop_grace_period, false);
                     after.push(removed);
                 }
                 let create = plan.push(Op::CreateContainer { spec: Box::new(spec), networks: network_refs.clone() }, cause.clone(), after, Some(name));
@@ -390,7 +391,7 @@ fn plan_service(
     extra.sort_by(|a, b| b.name.cmp(&a.name));
     for container in extra {
         let cause = Cause::Scaled { from: current, to: service.replicas };
-        remove_container(plan, container, cause, vec![], Some(name), service.stop_grace_period);
+        remove_container(plan, container, cause, vec![], Some(name), service.stop_grace_period, false);
     }
     ready
 }
@@ -403,13 +404,34 @@ fn not_ready(container: &ObservedContainer, service: &Service) -> bool {
     }
 }
 
-/// Stop (when running) then remove; returns the removal step.
-fn remove_container(plan: &mut Plan, container: &ObservedContainer, cause: Cause, after: Vec<StepId>, service: Option<&str>, grace: Option<Duration>) -> StepId {
+/// A replacement mounts its predecessor's anonymous volumes where its own spec leaves the path
+/// unnamed (compose does the same), so data in an image's `VOLUME` survives a spec change.
+fn inherit_anonymous_volumes(spec: &mut ContainerSpec, old: &ObservedContainer) {
+    for (target, volume) in &old.anonymous_volumes {
+        match spec.mounts.iter_mut().find(|m| &m.target == target) {
+            Some(mount) if mount.kind == engine::MountKind::Volume && mount.source.is_empty() => mount.source = volume.clone(),
+            Some(_) => {}
+            None => spec.mounts.push(Mount { kind: engine::MountKind::Volume, source: volume.clone(), target: target.clone(), read_only: false }),
+        }
+    }
+}
+
+/// Stop (when running) then remove; returns the removal step. Anonymous volumes are deleted
+/// only for `down --volumes`; everything else keeps them.
+fn remove_container(
+    plan: &mut Plan,
+    container: &ObservedContainer,
+    cause: Cause,
+    after: Vec<StepId>,
+    service: Option<&str>,
+    grace: Option<Duration>,
+    anonymous_volumes: bool,
+) -> StepId {
     let mut after = after;
     if matches!(container.state, ContainerState::Running | ContainerState::Restarting | ContainerState::Paused) {
         after = vec![plan.push(Op::StopContainer { id: container.id.clone(), name: container.name.clone(), grace }, cause.clone(), after, service)];
     }
-    plan.push(Op::RemoveContainer { id: container.id.clone(), name: container.name.clone() }, cause, after, service)
+    plan.push(Op::RemoveContainer { id: container.id.clone(), name: container.name.clone(), anonymous_volumes }, cause, after, service)
 }
 
 /// Fields whose hash differs from the running container's label.
@@ -426,7 +448,7 @@ pub fn plan_down(stack: &str, observed: &ObservedState, volumes: bool) -> Plan {
     let mut removals = Vec::new();
     for container in observed.containers.iter().filter(|c| c.labels.get(LABEL_STACK).map(String::as_str) == Some(stack)) {
         let service = container.labels.get(LABEL_SERVICE).cloned();
-        removals.push(remove_container(&mut plan, container, Cause::Down, vec![], service.as_deref(), None));
+        removals.push(remove_container(&mut plan, container, Cause::Down, vec![], service.as_deref(), None, volumes));
     }
     for network in observed.networks.iter().filter(|n| n.labels.get(LABEL_STACK).map(String::as_str) == Some(stack)) {
         plan.push(Op::RemoveNetwork { id: network.id.clone(), name: network.name.clone() }, Cause::Down, removals.clone(), None);

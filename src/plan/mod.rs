@@ -41,7 +41,8 @@ pub enum Op {
     CreateContainer { spec: Box<ContainerSpec>, networks: Vec<NetworkRef> },
     StartContainer { container: ContainerRef, name: String },
     StopContainer { id: String, name: String, grace: Option<Duration> },
-    RemoveContainer { id: String, name: String },
+    /// `anonymous_volumes`: also delete the volumes only it used (`down --volumes`).
+    RemoveContainer { id: String, name: String, anonymous_volumes: bool },
     WaitRunning { container: ContainerRef, name: String, timeout: Duration },
     WaitHealthy { container: ContainerRef, name: String, timeout: Duration },
     WaitCompleted { container: ContainerRef, name: String, timeout: Duration },
@@ -180,7 +181,8 @@ impl fmt::Display for Plan {
             } else {
                 format!(" after {}", step.after.iter().map(|a| format!("#{a}")).collect::<Vec<_>>().join(","))
             };
-            writeln!(f, "#{:<3} {:<16} {} ({}){after}", step.id, step.op.verb(), step.op.object(), step.cause)?;
+            let also = if matches!(step.op, Op::RemoveContainer { anonymous_volumes: true, .. }) { " +anonymous volumes" } else { "" };
+            writeln!(f, "#{:<3} {:<16} {}{also} ({}){after}", step.id, step.op.verb(), step.op.object(), step.cause)?;
         }
         for volume in &self.orphaned_volumes {
             writeln!(f, "note: volume {volume} is no longer used; kept (remove with `swarmctl down --volumes`)")?;
