@@ -1,6 +1,7 @@
 //! `.env` files as docker compose reads them: `KEY=value`, `export KEY=value`, comments, single
-//! quotes (literal), double quotes (escapes `\n`, `\"`), unquoted values with ` #` comments, and
-//! `${VAR}` references to earlier keys or the environment inside unquoted and double-quoted values.
+//! quotes (literal), double quotes (escapes `\n`, `\"`), both of which may span lines, unquoted
+//! values with ` #` comments, and `${VAR}` references to earlier keys or the environment inside
+//! unquoted and double-quoted values.
 
 use super::interpolate::{self, Lookup};
 use std::collections::BTreeMap;
@@ -13,59 +14,76 @@ pub struct Parsed {
     pub errors: Vec<(u32, String)>,
 }
 
-/// Parses `.env` text; a bad line is reported and skipped, the others still count.
+/// Parses `.env` text; a bad entry is reported and skipped, the others still count.
 pub fn parse(text: &str, environment: &dyn Lookup) -> Parsed {
     let mut parsed = Parsed::default();
-    for (index, raw) in text.lines().enumerate() {
-        let line_no = index as u32 + 1;
-        match parse_line(raw, &parsed.vars, environment, line_no) {
+    let mut rest = text;
+    let mut line_no = 1;
+    while !rest.is_empty() {
+        let (entry, used) = parse_entry(rest, &parsed.vars, environment, line_no);
+        match entry {
             Ok(Some((key, value))) => {
                 parsed.vars.insert(key, value);
             }
             Ok(None) => {}
             Err(error) => parsed.errors.push(error),
         }
+        line_no += rest[..used].matches('\n').count() as u32;
+        rest = &rest[used..];
     }
     parsed
 }
 
-fn parse_line(raw: &str, vars: &BTreeMap<String, String>, environment: &dyn Lookup, line_no: u32) -> Result<Option<(String, String)>, (u32, String)> {
+/// Reads the entry at the start of `text`: its result and how many bytes it used (through the
+/// end of its last line; a quoted value may run over several lines).
+fn parse_entry(text: &str, vars: &BTreeMap<String, String>, environment: &dyn Lookup, line_no: u32) -> (Result<Option<(String, String)>, (u32, String)>, usize) {
+    let first_line = text.find('\n').map_or(text.len(), |at| at + 1);
+    let raw = text[..first_line].trim_end_matches(['\n', '\r']);
     let line = raw.trim();
     if line.is_empty() || line.starts_with('#') {
-        return Ok(None);
+        return (Ok(None), first_line);
     }
     let line = line.strip_prefix("export ").map(str::trim_start).unwrap_or(line);
     let Some((key, value)) = line.split_once('=') else {
-        return Err((line_no, "this line is not `KEY=value`".to_string()));
+        return (Err((line_no, "this line is not `KEY=value`".to_string())), first_line);
     };
     let key = key.trim();
     if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-') {
-        return Err((line_no, "the part before `=` is not a valid variable name".to_string()));
+        return (Err((line_no, "the part before `=` is not a valid variable name".to_string())), first_line);
     }
     let value = value.trim_start();
-    let resolved = if let Some(quoted) = value.strip_prefix('\'') {
-        let end = quoted.find('\'').ok_or((line_no, "unterminated single quote".to_string()))?;
-        quoted[..end].to_string()
-    } else if let Some(quoted) = value.strip_prefix('"') {
-        let text = unescape_double(quoted).ok_or((line_no, "unterminated double quote".to_string()))?;
-        substitute(&text, vars, environment, line_no)?
-    } else {
-        let text = match value.find(" #") {
-            Some(at) => &value[..at],
-            None => value,
-        };
-        substitute(text.trim_end(), vars, environment, line_no)?
+    let Some(quote) = value.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+        let text = value.find(" #").map_or(value, |at| &value[..at]);
+        return (substitute(text.trim_end(), vars, environment, line_no).map(|v| Some((key.to_string(), v))), first_line);
     };
-    Ok(Some((key.to_string(), resolved)))
+    // The quoted value runs from just after the quote, possibly past this line.
+    // `value` is a slice of `text`: its offset, plus the quote.
+    let opening = value.as_ptr() as usize - text.as_ptr() as usize + 1;
+    let quoted = &text[opening..];
+    let (content, closing) = if quote == '\'' {
+        match quoted.find('\'') {
+            Some(end) => (Ok(quoted[..end].to_string()), end),
+            None => return (Err((line_no, "unterminated single quote".to_string())), first_line),
+        }
+    } else {
+        match unescape_double(quoted) {
+            Some((unescaped, end)) => (substitute(&unescaped, vars, environment, line_no), end),
+            None => return (Err((line_no, "unterminated double quote".to_string())), first_line),
+        }
+    };
+    let after = opening + closing;
+    let used = text[after..].find('\n').map_or(text.len(), |at| after + at + 1);
+    (content.map(|v| Some((key.to_string(), v))), used)
 }
 
-fn unescape_double(text: &str) -> Option<String> {
+/// The value up to the closing `"`, unescaped, and the closing quote's byte offset.
+fn unescape_double(text: &str) -> Option<(String, usize)> {
     let mut out = String::new();
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
+    let mut chars = text.char_indices();
+    while let Some((at, c)) = chars.next() {
         match c {
-            '"' => return Some(out),
-            '\\' => match chars.next()? {
+            '"' => return Some((out, at)),
+            '\\' => match chars.next()?.1 {
                 'n' => out.push('\n'),
                 't' => out.push('\t'),
                 'r' => out.push('\r'),
@@ -107,6 +125,22 @@ mod tests {
         assert_eq!(vars["E"], "val");
         assert_eq!(vars["F"], "");
         assert_eq!(vars["G"], "a#b");
+    }
+
+    #[test]
+    fn quoted_values_may_span_lines_and_later_lines_keep_their_numbers() {
+        let parsed = parse("A=\"first\nsecond \\\"q\\\"\"\nB='x\n  y' # note\nC=3\nbad line\n", &|_: &str| None::<String>);
+        assert_eq!(parsed.vars["A"], "first\nsecond \"q\"");
+        assert_eq!(parsed.vars["B"], "x\n  y");
+        assert_eq!(parsed.vars["C"], "3");
+        assert_eq!(parsed.errors.iter().map(|e| e.0).collect::<Vec<_>>(), vec![6]);
+    }
+
+    #[test]
+    fn an_unterminated_quote_is_reported_on_its_line_and_the_next_lines_still_count() {
+        let parsed = parse("A=\"open\nB=2\n", &|_: &str| None::<String>);
+        assert_eq!(parsed.errors, vec![(1, "unterminated double quote".to_string())]);
+        assert_eq!(parsed.vars["B"], "2");
     }
 
     #[test]
