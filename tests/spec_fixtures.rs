@@ -123,6 +123,7 @@ valid! {
     anchors_and_merge_keys => "anchors-and-merge-keys",
     profiles => "profiles",
     extends => "extends",
+    extends_from_a_subdirectory_rebases_its_paths => "extends-from-a-subdirectory",
     a_compose_file_as_the_stack => "compose-file",
 }
 
@@ -136,16 +137,17 @@ fn every_fixture_directory_has_a_test() {
 }
 
 /// Hostile inputs fail fast: the budgets in `spec::yaml`, `spec::interpolate` and
-/// `spec::template` stop them before they cost time or memory. (Generous bounds: debug build.)
+/// `spec::template` stop them before they cost time or memory. Unchecked, each would run for
+/// minutes or exhaust memory; the 10 s bound leaves room for a debug build on a loaded machine.
 #[test]
-fn hostile_inputs_are_refused_in_well_under_a_second() {
+fn hostile_inputs_are_refused_by_their_budgets() {
     let quick = |dir: &std::path::Path, expected: &str| {
         let started = std::time::Instant::now();
         let failure = load_case(dir).err().unwrap_or_else(|| panic!("{} must fail", dir.display()));
         let elapsed = started.elapsed();
         let text = render_failure(&failure);
         assert!(text.contains(expected), "{}: expected {expected:?} in\n{text}", dir.display());
-        assert!(elapsed < std::time::Duration::from_secs(1), "{} took {elapsed:?}", dir.display());
+        assert!(elapsed < std::time::Duration::from_secs(10), "{} took {elapsed:?}", dir.display());
     };
     quick(&fixture("invalid", "billion-laughs"), "aliases expand to more than");
     quick(&fixture("invalid", "deep-nesting"), "nested deeper than");

@@ -6,7 +6,8 @@
 //! the model see the service — otherwise a valid file would fail "neither image nor build".
 //! Resolution runs on the merged tree, bases first; a chain that loops is an error naming it.
 //! As compose documents, `depends_on` and `volumes_from` are never inherited: dependencies are
-//! always written where they apply.
+//! always written where they apply. Relative paths in another file (`build`, `env_file`, bind
+//! mounts, its own `extends.file`) are relative to that file, so they are rebased when it is read.
 
 use super::files::resolve_inside;
 use super::merge;
@@ -14,7 +15,7 @@ use super::schema::did_you_mean;
 use super::yaml::{Entry, Node, Value};
 use crate::diagnostics::Diagnostics;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// Reads another compose file (template, YAML, interpolation) for `extends: {file: …}`.
 pub type ReadFile<'a> = dyn FnMut(&Path) -> Option<Node> + 'a;
@@ -128,7 +129,9 @@ impl Resolver<'_, '_> {
             let tree = (self.read_file)(&path);
             self.files.insert(path.clone(), tree);
         }
-        let services: Vec<Entry> = self.files.get(&path)?.as_ref()?.get("services").and_then(Node::as_map).unwrap_or(&[]).to_vec();
+        let mut services: Vec<Entry> = self.files.get(&path)?.as_ref()?.get("services").and_then(Node::as_map).unwrap_or(&[]).to_vec();
+        let file_dir = Path::new(file).parent().unwrap_or(Path::new(""));
+        services.iter_mut().for_each(|entry| rebase_paths(&mut entry.value, file_dir));
         if !services.iter().any(|e| e.key == base_name) {
             let pos = extends.get("service").map_or(extends.pos, |s| s.pos);
             let diagnostic = self.out.error(pos, format!("service `{name}` extends `{base_name}`, which `{file}` does not define"));
@@ -138,6 +141,91 @@ impl Resolver<'_, '_> {
         // The other file's services are their own namespace: a separate `done` map.
         let mut done = BTreeMap::new();
         self.resolve_local(file, &services, base_name, &mut done, chain)
+    }
+}
+
+/// Makes the relative paths of a service read from a file in `dir` (relative to the stack
+/// directory) relative to the stack directory.
+fn rebase_paths(service: &mut Node, dir: &Path) {
+    if dir.as_os_str().is_empty() {
+        return;
+    }
+    let Value::Map(entries) = &mut service.value else { return };
+    for entry in entries {
+        let value = &mut entry.value;
+        match entry.key.as_str() {
+            "build" => match value.value {
+                Value::Scalar(_) => rebase_scalar(value, dir),
+                _ => rebase_field(value, "context", dir),
+            },
+            "env_file" => for_each_item(value, |item| match item.value {
+                Value::Scalar(_) => rebase_scalar(item, dir),
+                _ => rebase_field(item, "path", dir),
+            }),
+            "volumes" => for_each_item(value, |item| {
+                if item.get("type").and_then(Node::as_text) == Some("bind") {
+                    return rebase_field(item, "source", dir);
+                }
+                // `./data:/data` is a bind mount; `data:/data` names a volume.
+                if let Value::Scalar(scalar) = &mut item.value {
+                    if scalar.text.starts_with('.') {
+                        let (source, rest) = scalar.text.split_once(':').unwrap_or((&scalar.text, ""));
+                        let rebased = rebase(dir, source);
+                        scalar.text = if rest.is_empty() { rebased } else { format!("{rebased}:{rest}") };
+                    }
+                }
+            }),
+            "extends" => rebase_field(value, "file", dir),
+            _ => {}
+        }
+    }
+}
+
+fn for_each_item(node: &mut Node, mut each: impl FnMut(&mut Node)) {
+    match &mut node.value {
+        Value::Seq(items) => items.iter_mut().for_each(each),
+        _ => each(node),
+    }
+}
+
+fn rebase_field(node: &mut Node, key: &str, dir: &Path) {
+    if let Value::Map(entries) = &mut node.value {
+        if let Some(entry) = entries.iter_mut().find(|e| e.key == key) {
+            rebase_scalar(&mut entry.value, dir);
+        }
+    }
+}
+
+fn rebase_scalar(node: &mut Node, dir: &Path) {
+    if let Value::Scalar(scalar) = &mut node.value {
+        scalar.text = rebase(dir, &scalar.text);
+    }
+}
+
+/// `dir` joined with `path`, lexically: `sub` + `./app` → `./sub/app`, `sub` + `../x` → `./x`.
+/// Absolute and `~` paths are left as they are.
+fn rebase(dir: &Path, path: &str) -> String {
+    if path.starts_with('/') || path.starts_with('~') {
+        return path.to_string();
+    }
+    if dir.is_absolute() {
+        return dir.join(path).display().to_string();
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for component in dir.components().chain(Path::new(path).components()) {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if parts.last().is_some_and(|last| last != "..") => {
+                parts.pop();
+            }
+            other => parts.push(other.as_os_str().to_string_lossy().into_owned()),
+        }
+    }
+    // A leading `.` keeps `./sub/data:/data` a bind mount rather than a volume name.
+    match parts.first().map(String::as_str) {
+        None => ".".into(),
+        Some("..") => parts.join("/"),
+        Some(_) => format!("./{}", parts.join("/")),
     }
 }
 

@@ -4,7 +4,7 @@
 //! `command`, `entrypoint` and `healthcheck.test` are replaced; `environment`, `labels` and other
 //! `KEY=VALUE` lists merge as mappings (`extra_hosts` also as `host:ip`); `depends_on` and
 //! `networks` merge by name whether written as lists or mappings; `ports` append without
-//! duplicates; `volumes`, `configs`, `secrets` and `devices` merge by target; other lists append
+//! duplicates, as do `env_file`, `dns`, `dns_search` and `tmpfs` (one string is a list of one); `volumes`, `configs`, `secrets` and `devices` merge by target; other lists append
 //! without duplicates. `!reset`
 //! removes a key, `!override` replaces it whole. Nodes keep their positions, so a value set by
 //! an overlay still points at the overlay's line.
@@ -22,6 +22,8 @@ enum Rule {
     ByTarget,
     /// A list of names or a mapping keyed by name (`depends_on`, `networks`).
     ByName,
+    /// A list that may be written as one string (`env_file: a.env`): appended.
+    List,
 }
 
 fn rule(path: &[&str]) -> Rule {
@@ -32,6 +34,7 @@ fn rule(path: &[&str]) -> Rule {
         | ["services", _, "build", "args" | "labels"] => Rule::KeyValue,
         ["services", _, "volumes" | "configs" | "secrets" | "devices"] => Rule::ByTarget,
         ["services", _, "depends_on" | "networks"] => Rule::ByName,
+        ["services", _, "env_file" | "dns" | "dns_search" | "tmpfs"] => Rule::List,
         _ => Rule::Deep,
     }
 }
@@ -51,6 +54,7 @@ pub fn merge(base: Node, overlay: Node, path: &[&str]) -> Node {
             merge_maps(as_key_values(base, separators), as_key_values(overlay, separators), path)
         }
         Rule::ByTarget => merge_by_target(base, overlay, path.last().copied().unwrap_or("")),
+        Rule::List => merge(as_list(base), as_list(overlay), &[]),
         Rule::ByName => match (&base.value, &overlay.value) {
             (Value::Seq(_), Value::Seq(_)) => merge(base, overlay, &[]),
             _ => merge_maps(as_names(base), as_names(overlay), path),
@@ -94,6 +98,14 @@ fn merge_maps(base: Node, overlay: Node, path: &[&str]) -> Node {
         }
     }
     Node { value: Value::Map(entries), pos: base.pos, tag: None }
+}
+
+/// `a.env` → `[a.env]`; lists and mappings stay.
+fn as_list(node: Node) -> Node {
+    match node.value {
+        Value::Scalar(_) => Node { value: Value::Seq(vec![Node { tag: None, ..node.clone() }]), ..node },
+        _ => node,
+    }
 }
 
 /// `["A=1", "B"]` → `{A: "1", B: null}` (split at the first of `separators`); mappings stay.
@@ -212,6 +224,12 @@ mod tests {
     fn ports_append_without_duplicates() {
         let out = merged("services: {web: {ports: ['80:80']}}", "services: {web: {ports: ['80:80', '443:443']}}");
         assert_eq!(out["services"]["web"]["ports"], serde_json::json!(["80:80", "443:443"]));
+    }
+
+    #[test]
+    fn env_file_written_as_one_string_is_a_list_of_one() {
+        let out = merged("services: {web: {env_file: [a.env]}}", "services: {web: {env_file: b.env}}");
+        assert_eq!(out["services"]["web"]["env_file"], serde_json::json!(["a.env", "b.env"]));
     }
 
     #[test]
