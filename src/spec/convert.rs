@@ -64,6 +64,9 @@ pub fn convert(root: &Node, input: &ConvertInput<'_>, sources: &mut Sources, out
         }
     }
     mark_jobs(&mut services);
+    for (name, network) in entries(root.get("networks")) {
+        warn_network_keys_not_acted_on(name, network, converter.out);
+    }
     let layers = input
         .layers
         .iter()
@@ -82,6 +85,21 @@ pub fn convert(root: &Node, input: &ConvertInput<'_>, sources: &mut Sources, out
         services,
         inactive,
         layers,
+    }
+}
+
+/// Network keys of the specification that [`network`] does not read: the network would be
+/// created without them, so say so.
+fn warn_network_keys_not_acted_on(name: &str, network: &Node, out: &mut Diagnostics) {
+    let ipam = network.get("ipam");
+    let configs = ipam.and_then(|i| i.get("config")).and_then(Node::as_seq).unwrap_or(&[]);
+    let unread = [(Some(network), &["enable_ipv6", "enable_ipv4"][..], ""), (ipam, &["driver", "options"][..], "ipam.")]
+        .into_iter()
+        .chain(configs.iter().map(|c| (Some(c), &["ip_range", "gateway", "aux_addresses"][..], "ipam.config.")));
+    for (node, keys, prefix) in unread {
+        for entry in node.and_then(Node::as_map).unwrap_or(&[]).iter().filter(|e| keys.contains(&e.key.as_str())) {
+            out.warning(entry.key_pos, format!("network `{name}`: `{prefix}{}` is accepted but not acted on yet", entry.key));
+        }
     }
 }
 
