@@ -59,7 +59,7 @@ impl Progress for Silent {
     fn finished(&self, _: &Step, _: &StepOutcome) {}
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ApplyReport {
     /// One outcome per step, by step ID.
     pub outcomes: Vec<StepOutcome>,

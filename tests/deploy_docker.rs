@@ -123,6 +123,14 @@ fn redeploy_changes_nothing_and_a_change_replaces_only_its_service() {
     assert!(first.status.success(), "{}", text(&first));
     assert_eq!(stack.containers(), ["e2e-idem-db-0", "e2e-idem-migrate-1", "e2e-idem-web-1", "e2e-idem-web-2"]);
     let db = stack.id("e2e-idem-db-0");
+    let status = stack.run(&["status"]);
+    assert!(status.status.success(), "{}", text(&status));
+    for line in ["db                   statefulset  1/1 ready", "migrate              job          1/1 ready", "web                  deployment   2/2 ready"] {
+        assert!(text(&status).contains(line), "{line:?} in\n{}", text(&status));
+    }
+    assert!(text(&status).contains("e2e-idem-db-0       running, healthy"), "{}", text(&status));
+    let json: serde_json::Value = serde_json::from_slice(&stack.run(&["status", "--output", "json"]).stdout).unwrap();
+    assert_eq!(json["services"][2]["containers"][1]["name"], "e2e-idem-web-2");
 
     // `docker events` counts in whole seconds: start the window after the first deploy's last second.
     std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -235,6 +243,9 @@ services:
     assert!(output.contains("skipped"), "web must be skipped: {output}");
     assert!(stack.containers().contains(&"e2e-unhealthy-cache-1".to_string()), "independent work finishes");
     assert!(!stack.containers().contains(&"e2e-unhealthy-web-1".to_string()));
+    let status = stack.run(&["status"]);
+    assert_eq!(status.status.code(), Some(1), "status says the stack is not ready: {}", text(&status));
+    assert!(text(&status).contains("running, unhealthy"), "{}", text(&status));
 }
 
 #[test]
@@ -291,6 +302,8 @@ services:
     let refused = stack.run(&["deploy", "--lock-timeout", "0s"]);
     assert_eq!(refused.status.code(), Some(4), "{}", text(&refused));
     assert!(text(&refused).contains("another deploy of `e2e-lock` is running (pid"), "{}", text(&refused));
+    let down = stack.run(&["down", "--lock-timeout", "0s"]);
+    assert_eq!(down.status.code(), Some(4), "down waits for a deploy too: {}", text(&down));
     let waited = stack.run(&["deploy", "--lock-timeout", "60s"]);
     assert!(first.wait().unwrap().success());
     assert!(waited.status.success(), "{}", text(&waited));

@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use swarmctl::apply::{self, ApplyOptions, ApplyReport, StepOutcome};
-use swarmctl::engine::{self, ConnectOptions, Engine, ObservedState, LABEL_SERVICE};
+use super::status::StackStatus;
+use swarmctl::engine::{self, ConnectOptions, Engine, ObservedState};
 use swarmctl::plan::host::{self, PlanOptions};
 use swarmctl::plan::Plan;
 use swarmctl::spec::{render, Loaded};
@@ -46,12 +47,19 @@ pub struct DeployArgs {
     /// Longest wait for a replica to be running, healthy or complete.
     #[arg(long, default_value = "5m", value_parser = duration)]
     pub timeout: Duration,
-    /// How long to wait for another deploy of this stack to finish.
-    #[arg(long, default_value = "0s", value_parser = duration)]
-    pub lock_timeout: Duration,
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// Concurrent engine calls.
     #[arg(long, default_value_t = 8)]
     pub parallel: usize,
+}
+
+/// One deploy or down of a stack at a time; the others wait this long, then exit 4.
+#[derive(Debug, clap::Args, Clone)]
+pub struct LockArgs {
+    /// How long to wait for another deploy or down of this stack to finish.
+    #[arg(long, default_value = "5m", value_parser = duration)]
+    pub lock_timeout: Duration,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -121,24 +129,16 @@ pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &Deploy
     let (engine, engine_id) = connect(engine_args).await?;
     let state = state_dir(&engine_id, &loaded.stack.name)?;
     let name = loaded.stack.name.clone();
-    let _lock = match lock::acquire(&state, deploy.lock_timeout, |holder| eprintln!("waiting for another deploy of `{name}` ({holder})")) {
-        Ok(lock) => lock,
-        Err(lock::LockError::Busy { holder }) => {
-            eprintln!("error: another deploy of `{name}` is running ({holder})");
-            eprintln!("  help: wait for it, or pass `--lock-timeout 5m` to wait longer");
-            return Err(Exit::Locked);
-        }
-        Err(lock::LockError::Io(e)) => {
-            eprintln!("error: cannot take the deploy lock in {}: {e}", state.display());
-            return Err(Exit::Engine);
-        }
-    };
+    let _lock = take_lock(&state, &name, &deploy.lock)?;
     let observed = observe(&engine, &loaded).await?;
     let plan = make_plan(&loaded, &observed, deploy.timeout)?;
     if engine_args.output == Output::Text {
         print!("{plan}");
     }
     if plan.is_empty() {
+        if engine_args.output == Output::Json {
+            summarize(&plan, &ApplyReport::default(), Output::Json, None);
+        }
         return Ok(Exit::Ok);
     }
     let options = ApplyOptions {
@@ -191,6 +191,22 @@ pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &Deploy
     })
 }
 
+/// The stack's lock, waiting for its holder as long as `--lock-timeout` allows.
+fn take_lock(state: &std::path::Path, name: &str, args: &LockArgs) -> Result<lock::DeployLock, Exit> {
+    match lock::acquire(state, args.lock_timeout, |holder| eprintln!("waiting for another deploy of `{name}` ({holder})")) {
+        Ok(lock) => Ok(lock),
+        Err(lock::LockError::Busy { holder }) => {
+            eprintln!("error: another deploy of `{name}` is running ({holder})");
+            eprintln!("  help: wait for it, or pass a longer `--lock-timeout` (now {:?})", args.lock_timeout);
+            Err(Exit::Locked)
+        }
+        Err(lock::LockError::Io(e)) => {
+            eprintln!("error: cannot take the deploy lock in {}: {e}", state.display());
+            Err(Exit::Engine)
+        }
+    }
+}
+
 fn state_dir(engine_id: &str, stack: &str) -> Result<std::path::PathBuf, Exit> {
     let root = store::state_root(|name| std::env::var(name).ok());
     store::stack_dir(&root, engine_id, stack).map_err(|e| {
@@ -236,40 +252,24 @@ fn stack_name(args: &StackArgs) -> Result<String, Exit> {
     Ok(args.name.clone().unwrap_or_else(|| args.stack.display().to_string()))
 }
 
-/// `status` and `down` take a name or stack arguments: the name, the engine, what it holds of the stack.
-async fn observe_named(args: &StackArgs, engine_args: &EngineArgs) -> Result<(String, Shared, ObservedState), Exit> {
+pub async fn status(args: &StackArgs, engine_args: &EngineArgs) -> Result<Exit, Exit> {
     let name = stack_name(args)?;
     let (engine, _) = connect(engine_args).await?;
-    let observed = engine.observe(&name, &Default::default()).await.map_err(|e| {
-        eprintln!("error: {e}");
-        Exit::Engine
-    })?;
-    Ok((name, engine, observed))
+    let observed = observe_named(&engine, &name).await?;
+    let status = StackStatus::new(&name, &observed.containers);
+    if engine_args.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
+    } else {
+        print!("{status}");
+    }
+    Ok(if status.all_ready() { Exit::Ok } else { Exit::NotConverged })
 }
 
-pub async fn status(args: &StackArgs, engine_args: &EngineArgs) -> Result<Exit, Exit> {
-    let (name, _, observed) = observe_named(args, engine_args).await?;
-    if engine_args.output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&observed.containers).unwrap_or_default());
-        return Ok(Exit::Ok);
-    }
-    if observed.containers.is_empty() {
-        println!("stack `{name}` has no containers on this engine");
-        return Ok(Exit::Ok);
-    }
-    let mut services: std::collections::BTreeMap<&str, Vec<&engine::ObservedContainer>> = Default::default();
-    for container in &observed.containers {
-        services.entry(container.labels.get(LABEL_SERVICE).map(String::as_str).unwrap_or("?")).or_default().push(container);
-    }
-    for (service, containers) in services {
-        let running = containers.iter().filter(|c| matches!(c.state, engine::ContainerState::Running)).count();
-        println!("{service}: {running}/{} running", containers.len());
-        for c in containers {
-            let health = c.health.as_ref().map(|h| format!(" {h:?}").to_lowercase()).unwrap_or_default();
-            println!("  {:<40} {:?}{health}  {}", c.name, c.state, c.image);
-        }
-    }
-    Ok(Exit::Ok)
+async fn observe_named(engine: &Shared, name: &str) -> Result<ObservedState, Exit> {
+    engine.observe(name, &Default::default()).await.map_err(|e| {
+        eprintln!("error: {e}");
+        Exit::Engine
+    })
 }
 
 pub async fn history(args: &StackArgs, engine_args: &EngineArgs) -> Result<Exit, Exit> {
@@ -289,11 +289,20 @@ pub async fn history(args: &StackArgs, engine_args: &EngineArgs) -> Result<Exit,
     Ok(Exit::Ok)
 }
 
-pub async fn down(args: &StackArgs, engine_args: &EngineArgs, volumes: bool) -> Result<Exit, Exit> {
-    let (name, engine, observed) = observe_named(args, engine_args).await?;
+/// Removes what the engine holds of the stack, under the same lock as deploy.
+pub async fn down(args: &StackArgs, engine_args: &EngineArgs, volumes: bool, lock: &LockArgs) -> Result<Exit, Exit> {
+    let name = stack_name(args)?;
+    let (engine, engine_id) = connect(engine_args).await?;
+    let _lock = take_lock(&state_dir(&engine_id, &name)?, &name, lock)?;
+    let observed = observe_named(&engine, &name).await?;
     let plan = host::plan_down(&name, &observed, volumes);
-    print!("{plan}");
+    if engine_args.output == Output::Text {
+        print!("{plan}");
+    }
     if plan.is_empty() {
+        if engine_args.output == Output::Json {
+            summarize(&plan, &ApplyReport::default(), Output::Json, None);
+        }
         return Ok(Exit::Ok);
     }
     let report = apply::apply(&plan, engine, &Lines::new(std::io::stderr().is_terminal()), &ApplyOptions::default()).await;

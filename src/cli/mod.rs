@@ -4,6 +4,7 @@
 mod deploy;
 mod inspect;
 mod progress;
+mod status;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -76,7 +77,7 @@ enum Command {
         #[command(flatten)]
         deploy: deploy::DeployArgs,
     },
-    /// Services, replicas, health and per-container state.
+    /// Services, replicas, health and per-container state; exit 1 unless every replica is ready.
     Status {
         #[command(flatten)]
         stack: StackArgs,
@@ -96,9 +97,11 @@ enum Command {
         stack: StackArgs,
         #[command(flatten)]
         engine: deploy::EngineArgs,
-        /// Also delete the stack's volumes (data is lost).
+        /// Also delete the stack's volumes, anonymous ones included (data is lost).
         #[arg(long)]
         volumes: bool,
+        #[command(flatten)]
+        lock: deploy::LockArgs,
     },
 }
 
@@ -164,7 +167,7 @@ pub fn run() -> ExitCode {
         Command::Deploy { stack, engine, deploy } => runtime.block_on(deploy::deploy(&stack, &engine, &deploy)).unwrap_or_else(|exit| exit),
         Command::Status { stack, engine } => runtime.block_on(deploy::status(&stack, &engine)).unwrap_or_else(|exit| exit),
         Command::History { stack, engine } => runtime.block_on(deploy::history(&stack, &engine)).unwrap_or_else(|exit| exit),
-        Command::Down { stack, engine, volumes } => runtime.block_on(deploy::down(&stack, &engine, volumes)).unwrap_or_else(|exit| exit),
+        Command::Down { stack, engine, volumes, lock } => runtime.block_on(deploy::down(&stack, &engine, volumes, &lock)).unwrap_or_else(|exit| exit),
         Command::Validate(stack) => inspect::validate(&stack),
         Command::Render { stack, output } => inspect::render(&stack, matches!(output, RenderFormat::Json)),
         Command::Graph { stack, format } => inspect::graph(&stack, match format {

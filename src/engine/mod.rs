@@ -46,6 +46,8 @@ pub const LABEL_SERVICE: &str = "io.swarmctl.service";
 pub const LABEL_HASH: &str = "io.swarmctl.spec-hash";
 /// Label holding a container's replica number (ordinal for stateful sets).
 pub const LABEL_REPLICA: &str = "io.swarmctl.replica";
+/// Label holding the service's kind (`deployment`, `job`, …), for `status` without the stack files.
+pub const LABEL_KIND: &str = "io.swarmctl.kind";
 
 /// Who the engine is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

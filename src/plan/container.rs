@@ -3,7 +3,7 @@
 
 use crate::engine::{
     ContainerSpec, FileContent, FileDelivery, Healthcheck, Mount, MountKind, NetworkAttachment, PortBinding, Resources,
-    RestartPolicy, Ulimit, LABEL_HASH, LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK,
+    RestartPolicy, Ulimit, LABEL_HASH, LABEL_KIND, LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK,
 };
 use crate::spec::model::{self, Kind, Service, Stack};
 use sha2::{Digest, Sha256};
@@ -111,6 +111,7 @@ pub fn container_spec(stack: &Stack, service: &Service, replica: u32, fields: &B
     labels.insert(LABEL_SERVICE.into(), service.name.clone());
     labels.insert(LABEL_HASH.into(), spec_hash(fields));
     labels.insert(LABEL_REPLICA.into(), replica.to_string());
+    labels.insert(LABEL_KIND.into(), service.kind.as_str().into());
     labels.insert(LABEL_FIELDS.into(), fields.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
 
     let ordinal_alias = (service.kind == Kind::Statefulset).then(|| format!("{}-{replica}", service.name));

@@ -34,9 +34,12 @@ pub fn parse(text: &str, environment: &dyn Lookup) -> Parsed {
     parsed
 }
 
+/// A `KEY=value` (none for a blank or comment line), or the line and message of a bad one.
+type EntryResult = Result<Option<(String, String)>, (u32, String)>;
+
 /// Reads the entry at the start of `text`: its result and how many bytes it used (through the
 /// end of its last line; a quoted value may run over several lines).
-fn parse_entry(text: &str, vars: &BTreeMap<String, String>, environment: &dyn Lookup, line_no: u32) -> (Result<Option<(String, String)>, (u32, String)>, usize) {
+fn parse_entry(text: &str, vars: &BTreeMap<String, String>, environment: &dyn Lookup, line_no: u32) -> (EntryResult, usize) {
     let first_line = text.find('\n').map_or(text.len(), |at| at + 1);
     let raw = text[..first_line].trim_end_matches(['\n', '\r']);
     let line = raw.trim();

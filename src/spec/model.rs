@@ -40,6 +40,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Deployment => "deployment",
+            Kind::Statefulset => "statefulset",
+            Kind::Daemonset => "daemonset",
+            Kind::Job => "job",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Kind> {
         Some(match text {
             "deployment" => Kind::Deployment,
