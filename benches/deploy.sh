@@ -7,7 +7,7 @@
 #
 #   --quick   3 runs, sizes 20 and 50, no --parallel sweep (~15 min on the 2-core reference machine)
 #   default   5 runs, sizes 20/50/100, both variants, --parallel 4/8/16 sweep on 100 (both);
-#             about an hour there: the engine starts ~2-6 containers a second (see benches/README.md)
+#             about two hours there (health/100 alone ~55 min: it saturates a 2-core engine)
 #
 # Stacks of N services in 4 dependency waves are generated into a temp dir as one
 # `version: "3.8"` compose file both tools read (benches/engine_floor/stacklib.py). Per size and
@@ -165,6 +165,8 @@ run_name() { # TOOL VARIANT SIZE RUN
   echo "$ID-$kind-${2:0:1}$3-$4"
 }
 SUBNETS=0
+# Subnets held by networks that exist now, leftovers of earlier runs among them: skipped.
+TAKEN_SUBNETS=" $(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{end}}' $(docker network ls -q) 2>/dev/null | tr -s ' \n' ' ') "
 prepare_run() { # TOOL VARIANT SIZE RUN (in the main shell: it counts subnets)
   local name dir base
   name=$(run_name "$@")
@@ -173,6 +175,7 @@ prepare_run() { # TOOL VARIANT SIZE RUN (in the main shell: it counts subnets)
   base=$(stack_dir "${2:0:1}" "$3")
   mkdir -p "$dir"
   cp "$base/topology.tsv" "$dir/"
+  while [[ $TAKEN_SUBNETS == *" 10.$((213 + SUBNETS / 256)).$((SUBNETS % 256)).0/24 "* ]]; do SUBNETS=$((SUBNETS + 1)); done
   echo "10.$((213 + SUBNETS / 256)).$((SUBNETS % 256)).0/24" >"$dir/subnet"
   SUBNETS=$((SUBNETS + 1))
   { cat "$base/compose.yaml"; printf 'networks:\n  default:\n    ipam:\n      config:\n        - subnet: %s\n' "$(cat "$dir/subnet")"; } >"$dir/compose.yaml"
