@@ -116,6 +116,17 @@ fn print_plan(plan: &Plan, output: Output) {
     }
 }
 
+/// Before applying: the plan as text, or, when there is nothing to apply, the JSON document a
+/// reader expects anyway. Whether there is work to do.
+fn announce(plan: &Plan, output: Output) -> bool {
+    match output {
+        Output::Text => print!("{plan}"),
+        Output::Json if plan.is_empty() => summarize(plan, &ApplyReport::default(), Output::Json, None),
+        Output::Json => {}
+    }
+    !plan.is_empty()
+}
+
 pub async fn plan(stack: &StackArgs, engine_args: &EngineArgs, deploy: &DeployArgs) -> Result<Exit, Exit> {
     let loaded = load(stack)?;
     let (engine, _) = connect(engine_args).await?;
@@ -132,13 +143,7 @@ pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &Deploy
     let _lock = take_lock(&state, &name, &deploy.lock)?;
     let observed = observe(&engine, &loaded).await?;
     let plan = make_plan(&loaded, &observed, deploy.timeout)?;
-    if engine_args.output == Output::Text {
-        print!("{plan}");
-    }
-    if plan.is_empty() {
-        if engine_args.output == Output::Json {
-            summarize(&plan, &ApplyReport::default(), Output::Json, None);
-        }
+    if !announce(&plan, engine_args.output) {
         return Ok(Exit::Ok);
     }
     let options = ApplyOptions {
@@ -296,13 +301,7 @@ pub async fn down(args: &StackArgs, engine_args: &EngineArgs, volumes: bool, loc
     let _lock = take_lock(&state_dir(&engine_id, &name)?, &name, lock)?;
     let observed = observe_named(&engine, &name).await?;
     let plan = host::plan_down(&name, &observed, volumes);
-    if engine_args.output == Output::Text {
-        print!("{plan}");
-    }
-    if plan.is_empty() {
-        if engine_args.output == Output::Json {
-            summarize(&plan, &ApplyReport::default(), Output::Json, None);
-        }
+    if !announce(&plan, engine_args.output) {
         return Ok(Exit::Ok);
     }
     let report = apply::apply(&plan, engine, &Lines::new(std::io::stderr().is_terminal()), &ApplyOptions::default()).await;
