@@ -8,16 +8,6 @@ use spec_support as support;
 use std::path::Path;
 use swarmctl::spec::{LoadOptions, Loaded};
 
-fn stack_with(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text) in files {
-        let path = dir.path().join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    dir
-}
-
 fn load(dir: &Path, environment: &[(&str, &str)]) -> Loaded {
     let options = LoadOptions { path: dir.to_path_buf(), ..LoadOptions::default() };
     support::load_with(&options, environment).unwrap_or_else(|f| panic!("{}", support::render_failure(&f)))
@@ -29,7 +19,7 @@ fn env_of(loaded: &Loaded, service: &str, key: &str) -> Option<String> {
 
 #[test]
 fn the_process_environment_wins_over_dotenv() {
-    let dir = stack_with(&[
+    let dir = support::stack_with(&[
         ("stack.yaml", "services:\n  web:\n    image: nginx:${TAG}\n    environment:\n      MODE: ${MODE}\n      ONLY_DOTENV: ${ONLY_DOTENV}\n"),
         (".env", "TAG=from-dotenv\nMODE=from-dotenv\nONLY_DOTENV=yes\n"),
     ]);
@@ -42,7 +32,7 @@ fn the_process_environment_wins_over_dotenv() {
 
 #[test]
 fn set_but_empty_is_not_unset() {
-    let dir = stack_with(&[
+    let dir = support::stack_with(&[
         ("stack.yaml", "services:\n  web:\n    image: nginx\n    environment:\n      DASH: \"[${EMPTY-default}]\"\n      COLON_DASH: \"[${EMPTY:-default}]\"\n      PLUS: \"[${EMPTY+alt}]\"\n      COLON_PLUS: \"[${EMPTY:+alt}]\"\n      QUESTION: \"[${EMPTY?must be set}]\"\n      PLAIN: \"[${EMPTY}]\"\n"),
         (".env", "EMPTY=\n"),
     ]);
@@ -55,7 +45,7 @@ fn set_but_empty_is_not_unset() {
 
 #[test]
 fn dollar_dollar_is_a_literal_dollar_everywhere() {
-    let dir = stack_with(&[(
+    let dir = support::stack_with(&[(
         "stack.yaml",
         "services:\n  web:\n    image: nginx\n    command: [\"sh\", \"-c\", \"echo $$HOME $${NAME} $$$$\"]\n    labels:\n      auth: \"admin:$$apr1$$x\"\n",
     )]);
@@ -78,7 +68,7 @@ HASH=a#b
 REFERENCE=${EXPORTED}-${FROM_PROCESS}
 ";
     let stack = "services:\n  web:\n    image: nginx\n    environment:\n      EXPORTED: $EXPORTED\n      SPACED: $SPACED\n      SINGLE: $SINGLE\n      DOUBLE: $DOUBLE\n      UNQUOTED: $UNQUOTED\n      HASH: $HASH\n      REFERENCE: $REFERENCE\n";
-    let dir = stack_with(&[("stack.yaml", stack), (".env", dotenv)]);
+    let dir = support::stack_with(&[("stack.yaml", stack), (".env", dotenv)]);
     let loaded = load(dir.path(), &[("FROM_PROCESS", "p")]);
     let expected = [
         ("EXPORTED", "1"),
@@ -96,7 +86,7 @@ REFERENCE=${EXPORTED}-${FROM_PROCESS}
 
 #[test]
 fn defaults_nest_and_may_hold_variables() {
-    let dir = stack_with(&[(
+    let dir = support::stack_with(&[(
         "stack.yaml",
         "services:\n  web:\n    image: \"${REGISTRY:-${MIRROR:-docker.io}}/nginx:${TAG:-1.27}\"\n    ports: [\"${PORT:-8080}:80\"]\n",
     )]);
@@ -108,7 +98,7 @@ fn defaults_nest_and_may_hold_variables() {
 
 #[test]
 fn an_unresolved_variable_is_an_error_pointing_at_it_and_other_problems_still_show() {
-    let dir = stack_with(&[("stack.yaml", "services:\n  web:\n    image: nginx:${MISSING_TAG}\n    depends_on: [ghost]\n")]);
+    let dir = support::stack_with(&[("stack.yaml", "services:\n  web:\n    image: nginx:${MISSING_TAG}\n    depends_on: [ghost]\n")]);
     let options = LoadOptions { path: dir.path().to_path_buf(), ..LoadOptions::default() };
     let failure = support::load_with(&options, &[]).expect_err("must fail");
     let headlines = support::headlines(&failure);
@@ -118,7 +108,7 @@ fn an_unresolved_variable_is_an_error_pointing_at_it_and_other_problems_still_sh
 
 #[test]
 fn config_and_secret_environment_sources_see_dotenv_and_the_process() {
-    let dir = stack_with(&[
+    let dir = support::stack_with(&[
         ("stack.yaml", "services:\n  web:\n    image: nginx\n    configs: [settings]\n    secrets: [token]\nconfigs:\n  settings:\n    environment: SETTINGS\nsecrets:\n  token:\n    environment: TOKEN\n"),
         (".env", "SETTINGS=from-dotenv\nTOKEN=from-dotenv\n"),
     ]);

@@ -67,9 +67,7 @@ cases! {
 
 #[test]
 fn every_overlay_case_has_a_test() {
-    for dir in support::case_dirs("overlay") {
-        assert!(CASES.contains(&dir.as_str()), "tests/fixtures/overlay/{dir} has no test in tests/spec_overlays.rs");
-    }
+    support::assert_every_case_listed("overlay", CASES, "tests/spec_overlays.rs");
 }
 
 /// Provenance, spelled out: every error caused by the overlay names the overlay file and line.

@@ -117,9 +117,7 @@ cases! {
 
 #[test]
 fn every_real_world_fixture_has_a_test() {
-    for dir in support::case_dirs("real-world") {
-        assert!(CASES.contains(&dir.as_str()), "tests/fixtures/real-world/{dir} has no test in tests/spec_real_world.rs");
-    }
+    support::assert_every_case_listed("real-world", CASES, "tests/spec_real_world.rs");
 }
 
 #[test]

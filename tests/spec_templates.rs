@@ -8,16 +8,6 @@ use spec_support as support;
 use std::path::Path;
 use swarmctl::spec::{LoadFailure, LoadOptions, Loaded};
 
-fn stack_with(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text) in files {
-        let path = dir.path().join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    dir
-}
-
 fn options(dir: &Path) -> LoadOptions {
     LoadOptions { path: dir.join("stack"), ..LoadOptions::default() }
 }
@@ -37,7 +27,7 @@ fn errors(failure: &LoadFailure) -> Vec<(u32, String)> {
 
 #[test]
 fn values_precedence_stack_then_overlays_then_values_files_then_set() {
-    let dir = stack_with(&[
+    let dir = support::stack_with(&[
         (
             "stack/stack.yaml",
             "name: shop\nservices:\n  web:\n    image: nginx\n    environment:\n      A: \"{{ values.a }}\"\n      B: \"{{ values.b }}\"\n      C: \"{{ values.c }}\"\n      D: \"{{ values.d }}\"\n      E: \"{{ values.e }}\"\n      F: \"{{ values.nested.keep }}/{{ values.nested.change }}\"\n      G: \"{{ values.g }}\"\n",
@@ -62,7 +52,7 @@ fn values_precedence_stack_then_overlays_then_values_files_then_set() {
 
 #[test]
 fn set_values_are_typed_like_helm() {
-    let dir = stack_with(&[("stack/stack.yaml", "services:\n  web:\n    image: nginx\n    deploy:\n      replicas: {{ values.replicas }}\n")]);
+    let dir = support::stack_with(&[("stack/stack.yaml", "services:\n  web:\n    image: nginx\n    deploy:\n      replicas: {{ values.replicas }}\n")]);
     let mut options = options(dir.path());
     options.set = vec!["replicas=4".into()];
     let loaded = load(&options);
@@ -73,7 +63,7 @@ fn set_values_are_typed_like_helm() {
 
 #[test]
 fn swarm_and_go_placeholders_pass_through_untouched() {
-    let dir = stack_with(&[(
+    let dir = support::stack_with(&[(
         "stack/stack.yaml",
         "services:\n  web:\n    image: nginx:{{ values.tag }}\n    hostname: \"{{.Node.Hostname}}-{{.Task.Slot}}\"\n    logging:\n      options:\n        tag: \"{{ .ImageName }}|{{- .Name -}}|{{.ID}}\"\n    environment:\n      SLOT: \"{{.Task.Slot}}\"\n",
     )]);
@@ -89,7 +79,7 @@ fn swarm_and_go_placeholders_pass_through_untouched() {
 
 #[test]
 fn block_helpers_each_if_else_and_no_html_escaping() {
-    let dir = stack_with(&[
+    let dir = support::stack_with(&[
         (
             "stack/stack.yaml",
             "services:\n{{#each values.workers}}\n  worker-{{ @key }}:\n    image: example/worker\n    command: [\"run\", \"{{ this.queue }}\"]\n{{#if this.debug}}\n    environment: {DEBUG: \"1\"}\n{{else}}\n    environment: {DEBUG: \"0\"}\n{{/if}}\n{{/each}}\n  web:\n    image: nginx\n    command: [\"sh\", \"-c\", \"{{ values.shell }}\"]\n",
@@ -124,7 +114,7 @@ services:
       interval: 30
 ";
     let values = "env: {A: '1', B: '2', C: '3', D: '4', E: '5', F: '6'}\nlabels: {a: '1', b: '2', c: '3', d: '4'}\n";
-    let dir = stack_with(&[("stack/stack.yaml", template), ("stack/values.yaml", values)]);
+    let dir = support::stack_with(&[("stack/stack.yaml", template), ("stack/values.yaml", values)]);
     let failure = fail(&options(dir.path()));
     let errors = errors(&failure);
     for (line, fragment) in [(10, "unknown key `imgae`"), (11, "unknown service `ghost`"), (13, "has no unit")] {
@@ -138,7 +128,7 @@ services:
 #[test]
 fn a_missing_value_names_the_key_and_the_line_after_expansions() {
     let template = "services:\n  web:\n    image: nginx\n    environment:\n{{#each values.env}}\n      {{ @key }}: \"{{ this }}\"\n{{/each}}\n    user: \"{{ values.user.name }}\"\n";
-    let dir = stack_with(&[("stack/stack.yaml", template), ("stack/values.yaml", "env: {A: '1', B: '2', C: '3'}\nuser: {}\n")]);
+    let dir = support::stack_with(&[("stack/stack.yaml", template), ("stack/values.yaml", "env: {A: '1', B: '2', C: '3'}\nuser: {}\n")]);
     let failure = fail(&options(dir.path()));
     assert_eq!(errors(&failure), [(8, "missing value `values.user.name`".to_string())]);
     let hint = failure.diagnostics.0[0].hint.clone().unwrap_or_default();
@@ -147,14 +137,14 @@ fn a_missing_value_names_the_key_and_the_line_after_expansions() {
 
 #[test]
 fn a_mapping_rendered_without_to_yaml_is_an_error() {
-    let dir = stack_with(&[("stack/stack.yaml", "services:\n  web:\n    image: nginx\n    labels: {{ values.labels }}\n"), ("stack/values.yaml", "labels: {a: b}\n")]);
+    let dir = support::stack_with(&[("stack/stack.yaml", "services:\n  web:\n    image: nginx\n    labels: {{ values.labels }}\n"), ("stack/values.yaml", "labels: {a: b}\n")]);
     let failure = fail(&options(dir.path()));
     assert_eq!(errors(&failure), [(4, "a mapping or list is rendered as text".to_string())]);
 }
 
 #[test]
 fn hbs_config_and_secret_files_render_with_values_and_secret_errors_show_no_content() {
-    let dir = stack_with(&[
+    let dir = support::stack_with(&[
         (
             "stack/stack.yaml",
             "name: shop\nservices:\n  web:\n    image: nginx\n    configs: [site]\n    secrets: [creds]\nconfigs:\n  site:\n    file: ./templates/site.conf.hbs\nsecrets:\n  creds:\n    file: ./templates/creds.hbs\n",

@@ -34,6 +34,25 @@ pub fn case_dirs(category: &str) -> Vec<String> {
     dirs
 }
 
+/// Fails the test for a case directory of `category` that `listed` (the cases `test_file` runs)
+/// leaves out: a fixture nobody runs proves nothing.
+pub fn assert_every_case_listed(category: &str, listed: &[&str], test_file: &str) {
+    for dir in case_dirs(category) {
+        assert!(listed.contains(&dir.as_str()), "tests/fixtures/{category}/{dir} has no test in {test_file}");
+    }
+}
+
+/// A temporary stack directory holding `files` (relative paths, folders made as needed).
+pub fn stack_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
 pub fn fixed_environment(name: &str) -> Option<String> {
     ENVIRONMENT.iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_string())
 }
