@@ -3,6 +3,7 @@
 //! an optional `args` file (see `spec_support`), and `expected.yaml`: the document `render`
 //! must produce. A case without `expected.yaml` must fail; its diagnostics are a snapshot.
 
+#[macro_use]
 mod spec_support;
 
 use spec_support as support;
@@ -41,18 +42,6 @@ fn check(case: &str) {
         "{case}: render differs from expected.yaml\n--- actual ---\n{}",
         render::to_yaml(&actual)
     );
-}
-
-macro_rules! cases {
-    ($($name:ident => $dir:literal,)*) => {
-        $(
-            #[test]
-            fn $name() {
-                check($dir);
-            }
-        )*
-        const CASES: &[&str] = &[$($dir),*];
-    };
 }
 
 cases! {

@@ -8,6 +8,7 @@
 //! installs) accepts every fixture that does not use a newer Compose Specification feature, and
 //! the rendered document loads again into the same model.
 
+#[macro_use]
 mod spec_support;
 
 use spec_support as support;
@@ -82,18 +83,6 @@ fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
-}
-
-macro_rules! cases {
-    ($($name:ident => $dir:literal,)*) => {
-        $(
-            #[test]
-            fn $name() {
-                check($dir);
-            }
-        )*
-        const CASES: &[&str] = &[$($dir),*];
-    };
 }
 
 cases! {

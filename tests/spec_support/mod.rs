@@ -6,6 +6,21 @@
 use std::path::{Path, PathBuf};
 use swarmctl::spec::{load, LoadFailure, LoadOptions, Loaded};
 
+/// `cases! { test_name => "case-dir", … }`: one test per case directory, each calling the test
+/// file's own `check(dir)`, and `CASES`, the list [`assert_every_case_listed`] checks.
+#[allow(unused_macros)]
+macro_rules! cases {
+    ($($name:ident => $dir:literal,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                check($dir);
+            }
+        )*
+        const CASES: &[&str] = &[$($dir),*];
+    };
+}
+
 /// The environment every fixture sees instead of the process environment.
 pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("FIXTURE_USER", "alice"),
