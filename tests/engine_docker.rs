@@ -431,6 +431,65 @@ async fn wait_healthy_times_out_while_starting_and_fails_when_the_container_dies
     .await;
 }
 
+/// How many event subscriptions the daemon is serving right now, to anyone.
+fn daemon_event_listeners() -> usize {
+    docker(&["info", "--format", "{{.NEventsListener}}"]).trim().parse().expect("a listener count")
+}
+
+#[tokio::test]
+async fn concurrent_waits_share_one_event_subscription_which_restarts_after_going_idle() {
+    const WAITS: usize = 12;
+    with_stack("shared", |engine, stack| async move {
+        let mut ids = Vec::new();
+        for index in 0..WAITS {
+            // Healthy only once the test says so, so every wait is still listening when we count.
+            let spec = ContainerSpec {
+                healthcheck: Some(healthcheck(&["CMD-SHELL", "test -f /tmp/ready"], Duration::from_millis(300), 100)),
+                ..container(&stack, &format!("w{index:02}"), &["/bin/sleep", "300"])
+            };
+            let id = engine.create_container(&spec).await.expect("create");
+            engine.start_container(&id).await.expect("start");
+            ids.push(id);
+        }
+        let waits = futures::future::join_all(ids.iter().map(|id| engine.wait_healthy(id, Duration::from_secs(60))));
+        futures::pin_mut!(waits);
+        // Count the daemon's subscribers while all waits run. Other tests in this binary may hold
+        // a subscription each; a subscription per wait would show at least WAITS.
+        let mut most = 0;
+        for _ in 0..10 {
+            tokio::select! {
+                _ = &mut waits => panic!("a wait ended before its container could be healthy"),
+                () = tokio::time::sleep(Duration::from_millis(200)) => most = most.max(daemon_event_listeners()),
+            }
+        }
+        for id in &ids {
+            docker(&["exec", id, "touch", "/tmp/ready"]);
+        }
+        for outcome in waits.await {
+            outcome.expect("every container becomes healthy");
+        }
+        writeln!(std::io::stderr(), "{WAITS} concurrent waits: at most {most} daemon event subscriptions").ok();
+        assert!((1..WAITS).contains(&most), "{most} event subscriptions for {WAITS} waits");
+
+        // Once nobody listens the subscription ends; the next wait starts a new one and still
+        // reacts to the health event rather than to a poll.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let spec = ContainerSpec {
+            healthcheck: Some(healthcheck(&["CMD-SHELL", "true"], Duration::from_millis(300), 3)),
+            ..container(&stack, "late", &["/bin/sleep", "300"])
+        };
+        let late = engine.create_container(&spec).await.expect("create late");
+        engine.start_container(&late).await.expect("start late");
+        engine.wait_healthy(&late, Duration::from_secs(20)).await.expect("late becomes healthy");
+        let returned = unix_nanos_now();
+        let probe_end = inspect(&late)["State"]["Health"]["Log"][0]["End"].as_str().map(rfc3339_to_unix_nanos);
+        let probe_end = probe_end.expect("the health log has an end time");
+        let reaction = Duration::from_nanos(u64::try_from(returned - probe_end).expect("returned after the probe"));
+        assert!(reaction < Duration::from_millis(500), "healthy noticed {reaction:?} after the probe");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn wait_exit_returns_the_code_and_the_last_log_lines() {
     with_stack("exit", |engine, stack| async move {

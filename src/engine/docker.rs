@@ -8,14 +8,14 @@
 //!
 //! Cloning is cheap (the connection pool is shared); share one [`DockerEngine`] across tasks.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerInspectResponse, ContainerState as InspectedState, NetworkConnectRequest};
 use bollard::query_parameters::{
-    BuildImageOptions, CreateContainerOptions, EventsOptions, ListContainersOptions, ListImagesOptions,
+    BuildImageOptions, CreateContainerOptions, ListContainersOptions, ListImagesOptions,
     ListNetworksOptions, ListVolumesOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions,
     RenameContainerOptions, StopContainerOptions, UploadToContainerOptions, WaitContainerOptions,
 };
@@ -26,17 +26,16 @@ use tokio::time::Instant;
 use super::archive::{context_archive, files_archive, ArchiveError};
 use super::convert;
 use super::error::{sanitize, EngineError, Operation};
+use super::events::ContainerEvents;
 use super::observed::{CandidateNames, ContainerState, ForeignNames, HealthState, ObservedState};
 use super::spec::{BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec};
 use super::{Engine, EngineInfo, ExitOutcome};
 
 /// How many log lines a failed wait carries.
 const FAILURE_LOG_LINES: usize = 20;
-/// How often waits re-inspect when no event arrives (a safety net; events are the fast path).
-const WAIT_POLL_INTERVAL: Duration = Duration::from_secs(2);
-/// How far back the event subscription of a wait starts, so nothing between the subscription
-/// and the first inspect is missed (events are only triggers to re-inspect; repeats are harmless).
-const EVENT_REPLAY: Duration = Duration::from_secs(2);
+/// How often waits re-inspect when no event arrives: only a safety net, since the shared event
+/// stream replays and resyncs itself; every poll is an inspect a busy engine must answer.
+const WAIT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// How long past a wait's deadline an in-flight inspect may still answer.
 const INSPECT_GRACE: Duration = Duration::from_secs(1);
 /// Time limit for an image build to start answering (the context upload counts).
@@ -47,6 +46,7 @@ const BUILD_REQUEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 pub struct DockerEngine {
     docker: Docker,
     host: Arc<str>,
+    events: Arc<ContainerEvents>,
 }
 
 impl std::fmt::Debug for DockerEngine {
@@ -58,7 +58,7 @@ impl std::fmt::Debug for DockerEngine {
 impl DockerEngine {
     /// Wraps a connected, version-negotiated client; `host` is how errors name the engine.
     pub(crate) fn from_client(docker: Docker, host: String) -> Self {
-        DockerEngine { docker, host: Arc::from(host) }
+        DockerEngine { docker, host: Arc::from(host), events: Arc::default() }
     }
 
     /// The engine's address, e.g. `unix:///var/run/docker.sock`.
@@ -131,30 +131,9 @@ impl DockerEngine {
             .map_err(|error| self.error(operation, &short_id(id), error))
     }
 
-    /// The container events a wait reacts to, replayed from slightly before now.
-    fn container_events(&self, id: &str) -> impl futures::Stream<Item = Result<(), BollardError>> {
-        let since = SystemTime::now()
-            .checked_sub(EVENT_REPLAY)
-            .and_then(|moment| moment.duration_since(UNIX_EPOCH).ok())
-            .map(|elapsed| elapsed.as_secs().to_string());
-        let filters = HashMap::from([
-            ("type".to_string(), vec!["container".to_string()]),
-            ("container".to_string(), vec![id.to_string()]),
-            (
-                "event".to_string(),
-                vec!["health_status".to_string(), "die".to_string(), "start".to_string(), "destroy".to_string()],
-            ),
-        ]);
-        self.docker
-            .events(Some(EventsOptions { since, until: None, filters: Some(filters) }))
-            .map(|event| event.map(|_| ()))
-    }
-
-    /// Re-inspects `id` on every relevant event (or every [`WAIT_POLL_INTERVAL`]) until `judge`
+    /// Re-inspects `id` on every event about it (or every [`WAIT_POLL_INTERVAL`]) until `judge`
     /// returns a verdict or `timeout` passes; a timeout carries the last state and health log.
-    ///
-    /// The event subscription replays from [`EVENT_REPLAY`] ago, so a change between the
-    /// subscription and the first inspect is not missed; polling covers a broken stream.
+    /// Listening starts before the first inspect, so no change in between is missed.
     async fn wait_for<Judge>(
         &self,
         operation: Operation,
@@ -166,9 +145,7 @@ impl DockerEngine {
         Judge: FnMut(&InspectedState, i64) -> Verdict,
     {
         let deadline = Instant::now() + timeout;
-        let events = self.container_events(id);
-        futures::pin_mut!(events);
-        let mut events_alive = true;
+        let mut listener = self.events.listen(&self.docker);
         let last_state = loop {
             // A stuck daemon must not stretch the deadline by a whole request timeout.
             let answer = tokio::time::timeout_at(deadline + INSPECT_GRACE, self.inspect(operation, id)).await;
@@ -191,12 +168,7 @@ impl DockerEngine {
             }
             let nap = WAIT_POLL_INTERVAL.min(deadline - now);
             tokio::select! {
-                event = events.next(), if events_alive => {
-                    if !matches!(event, Some(Ok(()))) {
-                        // The stream ended or broke: fall back to polling.
-                        events_alive = false;
-                    }
-                }
+                () = listener.changed(id) => {}
                 () = tokio::time::sleep(nap) => {}
             }
         };

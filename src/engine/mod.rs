@@ -17,6 +17,7 @@ pub mod connect;
 mod convert;
 pub mod docker;
 mod error;
+mod events;
 pub mod fake;
 mod observed;
 mod spec;
