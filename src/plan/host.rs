@@ -3,7 +3,8 @@
 //! Per replica: missing → create + start; spec hash differs → stop, remove, create, start (the
 //! old container is gone before the new one takes its name); stopped → start; a completed job
 //! with the same spec → nothing. Then one wait per started replica, so a deploy ends converged,
-//! and dependents start after exactly the condition they asked for. Orphaned containers and
+//! and dependents start after exactly the condition they asked for (new containers are created
+//! up front; only their start is gated). Orphaned containers and
 //! networks are removed; orphaned volumes are only reported.
 
 use super::container::{
@@ -291,7 +292,7 @@ fn plan_service(
     let desired_names: Vec<String> = replicas.iter().map(|r| container_name(stack, service, *r)).collect();
     let current = mine.len() as u32;
 
-    let mut setup = dependencies;
+    let mut setup = Vec::new();
     let image_ref = image(stack, service);
     if let Some(build) = &service.build {
         if !image_present(&observed.images, &image_ref) {
@@ -337,13 +338,19 @@ fn plan_service(
         };
         let (container_ref, started) = match (cause, existing) {
             (Some(cause), existing) => {
+                // A new container is created at once and only its start waits for the
+                // dependencies (as compose does), so creates leave the critical path and a
+                // create error shows up first. A replaced one keeps running until then.
+                let mut start_after = dependencies.clone();
                 if let Some(old) = existing {
                     inherit_anonymous_volumes(&mut spec, old);
+                    after.append(&mut start_after);
                     let removed = remove_container(plan, old, cause.clone(), after.clone(), Some(name), service.stop_grace_period, false);
                     after.push(removed);
                 }
                 let create = plan.push(Op::CreateContainer { spec: Box::new(spec), networks: network_refs.clone() }, cause.clone(), after, Some(name));
-                let start = plan.push(Op::StartContainer { container: ContainerRef::CreatedBy(create), name: container.clone() }, cause, vec![create], Some(name));
+                start_after.push(create);
+                let start = plan.push(Op::StartContainer { container: ContainerRef::CreatedBy(create), name: container.clone() }, cause, start_after, Some(name));
                 (ContainerRef::CreatedBy(create), Some(start))
             }
             (None, Some(existing)) => {
@@ -353,6 +360,7 @@ fn plan_service(
                     _ => matches!(existing.state, ContainerState::Created | ContainerState::Exited { .. } | ContainerState::Dead),
                 };
                 let start = start_it.then(|| {
+                    after.extend(&dependencies);
                     plan.push(
                         Op::StartContainer { container: ContainerRef::Existing(existing.id.clone()), name: container.clone() },
                         Cause::NotRunning,
