@@ -7,7 +7,7 @@
 #
 #   --quick   3 runs, sizes 20 and 50, no --parallel sweep (~15 min on the 2-core reference machine)
 #   default   5 runs, sizes 20/50/100, both variants, --parallel 4/8/16 sweep on 100 (both);
-#             about two hours there (health/100 alone ~55 min: it saturates a 2-core engine)
+#             about two hours there (health/100 alone ~40 min: it saturates a 2-core engine)
 #
 # Stacks of N services in 4 dependency waves are generated into a temp dir as one
 # `version: "3.8"` compose file both tools read (benches/engine_floor/stacklib.py). Per size and

@@ -212,7 +212,7 @@ def report(runs_path, noop_path, meta_path):
                 else:
                     out.append("| %d | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s |" % (
                         size, tool, fmt_ms(m("first_create_ms")), fmt_ms(m("last_ready_ms")), fmt_ms(m("create_to_start_p50_ms")),
-                        fmt_ms(m("start_to_healthy_p50_ms")), "pre-created" if tool == "floor" else fmt_ms(m("gate_to_create_p50_ms")), fmt_ms(m("gate_to_start_p50_ms")),
+                        fmt_ms(m("start_to_healthy_p50_ms")), "pre-created" if tool == "floor" or (m("gate_to_create_p50_ms") or 0) < 0 else fmt_ms(m("gate_to_create_p50_ms")), fmt_ms(m("gate_to_start_p50_ms")),
                         fmt_ms(m("gate_to_start_max_ms")), fmt_ms(m("chain_health_ms")), ratio(m("wall_ms"), m("chain_health_ms"))))
         out.append("")
     # Inside swarmctl, from its own progress output.
