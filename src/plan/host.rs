@@ -4,8 +4,8 @@
 //! old container is gone before the new one takes its name); stopped → start; a completed job
 //! with the same spec → nothing. Then one wait per started replica, so a deploy ends converged,
 //! and dependents start after exactly the condition they asked for (new containers are created
-//! up front; only their start is gated). Orphaned containers and
-//! networks are removed; orphaned volumes are only reported.
+//! up front; only their start is gated). Orphaned containers and networks are removed; orphaned
+//! volumes are only reported.
 
 use super::container::{
     container_name, container_spec, field_hashes, image, network_name, ordinal_volume_name, parse_field_hashes,
