@@ -272,7 +272,8 @@ noop() { # TOOL RUN: the cold run whose stack is up
 }
 
 for variant in "${VARIANTS[@]}"; do for size in "${SIZES[@]}"; do generate "$variant" "$size"; done; done
-generate plain "$BIG"
+generate plain "$BIG"                # the no-op re-deploy's stack
+generate plain "${SIZES[0]}"         # the warm-up's (a health-only run generates no plain stack)
 
 log "warm-up (not recorded): one plain ${SIZES[0]}-service deploy per tool"
 for tool in swarmctl compose floor; do run_one "$tool" plain "${SIZES[0]}" 0 0 || true; settle; done
