@@ -203,6 +203,29 @@ fn rfc3339_to_unix_nanos(text: &str) -> i128 {
     ((days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000_000) + nanos
 }
 
+/// How long after the end of `id`'s first passing probe a wait returned at `returned` (unix ns):
+/// measured against the probe's own end time, so it does not depend on how loaded the machine is.
+fn reaction_to_first_probe(id: &str, returned: i128) -> Duration {
+    let probe_end = inspect(id)["State"]["Health"]["Log"][0]["End"].as_str().map(rfc3339_to_unix_nanos);
+    let probe_end = probe_end.expect("the health log has an end time");
+    Duration::from_nanos(u64::try_from(returned - probe_end).expect("returned after the probe"))
+}
+
+/// Creates and starts `count` sleeping containers `<prefix>NN` with `check`; their IDs.
+async fn start_sleepers(engine: &DockerEngine, stack: &str, prefix: &str, count: usize, check: Healthcheck) -> Vec<String> {
+    let mut ids = Vec::new();
+    for index in 0..count {
+        let spec = ContainerSpec {
+            healthcheck: Some(check.clone()),
+            ..container(stack, &format!("{prefix}{index:02}"), &["/bin/sleep", "300"])
+        };
+        let id = engine.create_container(&spec).await.expect("create");
+        engine.start_container(&id).await.expect("start");
+        ids.push(id);
+    }
+    ids
+}
+
 const SECRET: &str = "s3cret-value-do-not-print";
 
 fn secret_file() -> FileDelivery {
@@ -364,12 +387,8 @@ async fn wait_healthy_returns_promptly_and_reports_unhealthy_checks_with_their_l
         engine.start_container(&bad).await.expect("start bad");
         engine.start_container(&good).await.expect("start good");
         engine.wait_healthy(&good, Duration::from_secs(20)).await.expect("good becomes healthy");
-        let returned = unix_nanos_now();
-        // React to the health event, not to a poll: measured against the probe's own end time,
-        // so the check does not depend on how loaded the machine is (polling alone: up to 2 s).
-        let probe_end = inspect(&good)["State"]["Health"]["Log"][0]["End"].as_str().map(rfc3339_to_unix_nanos);
-        let probe_end = probe_end.expect("the health log has an end time");
-        let reaction = Duration::from_nanos(u64::try_from(returned - probe_end).expect("returned after the probe"));
+        // React to the health event, not to a poll (polling alone: up to 5 s).
+        let reaction = reaction_to_first_probe(&good, unix_nanos_now());
         writeln!(std::io::stderr(), "wait_healthy returned {reaction:?} after the first passing probe ended").ok();
         assert!(reaction < Duration::from_millis(500), "healthy noticed {reaction:?} after the probe");
         let health = inspect(&good)["State"]["Health"]["Status"].clone();
@@ -440,17 +459,9 @@ fn daemon_event_listeners() -> usize {
 async fn concurrent_waits_share_one_event_subscription_which_restarts_after_going_idle() {
     const WAITS: usize = 12;
     with_stack("shared", |engine, stack| async move {
-        let mut ids = Vec::new();
-        for index in 0..WAITS {
-            // Healthy only once the test says so, so every wait is still listening when we count.
-            let spec = ContainerSpec {
-                healthcheck: Some(healthcheck(&["CMD-SHELL", "test -f /tmp/ready"], Duration::from_millis(300), 100)),
-                ..container(&stack, &format!("w{index:02}"), &["/bin/sleep", "300"])
-            };
-            let id = engine.create_container(&spec).await.expect("create");
-            engine.start_container(&id).await.expect("start");
-            ids.push(id);
-        }
+        // Healthy only once the test says so, so every wait is still listening when we count.
+        let ready_file = healthcheck(&["CMD-SHELL", "test -f /tmp/ready"], Duration::from_millis(300), 100);
+        let ids = start_sleepers(&engine, &stack, "w", WAITS, ready_file).await;
         let waits = futures::future::join_all(ids.iter().map(|id| engine.wait_healthy(id, Duration::from_secs(60))));
         futures::pin_mut!(waits);
         // Count the daemon's subscribers while all waits run. Other tests in this binary may hold
@@ -481,10 +492,7 @@ async fn concurrent_waits_share_one_event_subscription_which_restarts_after_goin
         let late = engine.create_container(&spec).await.expect("create late");
         engine.start_container(&late).await.expect("start late");
         engine.wait_healthy(&late, Duration::from_secs(20)).await.expect("late becomes healthy");
-        let returned = unix_nanos_now();
-        let probe_end = inspect(&late)["State"]["Health"]["Log"][0]["End"].as_str().map(rfc3339_to_unix_nanos);
-        let probe_end = probe_end.expect("the health log has an end time");
-        let reaction = Duration::from_nanos(u64::try_from(returned - probe_end).expect("returned after the probe"));
+        let reaction = reaction_to_first_probe(&late, unix_nanos_now());
         assert!(reaction < Duration::from_millis(500), "healthy noticed {reaction:?} after the probe");
     })
     .await;
@@ -684,16 +692,7 @@ async fn observe_is_fast_and_reads_health_from_one_list() {
             engine.observe(&stack, &candidates).await.expect("observe");
             empty.push(started.elapsed());
         }
-        let mut ids = Vec::new();
-        for index in 0..20 {
-            let spec = ContainerSpec {
-                healthcheck: Some(healthcheck(&["CMD-SHELL", "true"], Duration::from_millis(500), 3)),
-                ..container(&stack, &format!("svc{index:02}"), &["/bin/sleep", "300"])
-            };
-            let id = engine.create_container(&spec).await.expect("create");
-            engine.start_container(&id).await.expect("start");
-            ids.push(id);
-        }
+        let ids = start_sleepers(&engine, &stack, "svc", 20, healthcheck(&["CMD-SHELL", "true"], Duration::from_millis(500), 3)).await;
         for id in &ids {
             engine.wait_healthy(id, Duration::from_secs(30)).await.expect("healthy");
         }
