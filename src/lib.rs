@@ -16,6 +16,7 @@
 pub mod diagnostics;
 pub mod engine;
 pub mod graph;
+pub mod model;
 pub mod apply;
 pub mod plan;
 pub mod spec;

@@ -7,6 +7,8 @@
 
 pub mod container;
 pub mod host;
+pub mod placement;
+pub mod rollout;
 
 use crate::engine::{BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec};
 use serde::Serialize;

@@ -11,6 +11,7 @@
 //!
 //! Every problem is collected with its file and line; nothing stops at the first.
 
+pub mod cluster;
 pub mod convert;
 pub mod dotenv;
 pub mod emit;

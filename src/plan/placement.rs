@@ -1,0 +1,1 @@
+//! Placement arithmetic (placeholder; filled in by the placement work).

@@ -1,0 +1,1 @@
+//! Rollout arithmetic (placeholder; filled in by the rollout work).

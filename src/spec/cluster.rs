@@ -1,0 +1,1 @@
+//! Cluster files for `plan --cluster` (placeholder; filled in by the placement work).
