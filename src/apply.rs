@@ -1,11 +1,11 @@
-//! The executor: runs a [`Plan`]'s steps against an [`Engine`], as fast as the DAG allows, and
-//! decides nothing. It resolves IDs created by earlier steps, bounds concurrent API calls (waits
+//! The executor: runs a [`Plan`]'s steps against an engine, as fast as the DAG allows, and
+//! decides nothing. It is generic over the step type, so both targets share it. It resolves IDs created by earlier steps, bounds concurrent API calls (waits
 //! do not take a slot: they only listen), skips the dependents of a failed step while
 //! independent work finishes, and stops scheduling when cancelled. It always returns a report,
 //! also after a failure.
 
-use crate::engine::{Engine, EngineError};
-use crate::plan::{ContainerRef, NetworkRef, Op, Plan, Step, StepId};
+use crate::engine::EngineError;
+use crate::plan::{Op, Plan, Step, StepId};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,18 +45,26 @@ pub enum StepOutcome {
     NotRun,
 }
 
+/// Runs one step: exactly one engine call (or one wait). Each target's engine implements it for
+/// its own step type.
+#[async_trait::async_trait]
+pub trait Execute<O>: Send + Sync {
+    /// Returns the ID the call produced (a created object's), if any.
+    async fn execute(&self, op: &O) -> Result<Option<String>, EngineError>;
+}
+
 /// Hears about steps as they run (the progress display).
-pub trait Progress: Send + Sync {
-    fn started(&self, step: &Step);
-    fn finished(&self, step: &Step, outcome: &StepOutcome);
+pub trait Progress<O>: Send + Sync {
+    fn started(&self, step: &Step<O>);
+    fn finished(&self, step: &Step<O>, outcome: &StepOutcome);
 }
 
 /// Progress that goes nowhere.
 pub struct Silent;
 
-impl Progress for Silent {
-    fn started(&self, _: &Step) {}
-    fn finished(&self, _: &Step, _: &StepOutcome) {}
+impl<O> Progress<O> for Silent {
+    fn started(&self, _: &Step<O>) {}
+    fn finished(&self, _: &Step<O>, _: &StepOutcome) {}
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -83,7 +91,11 @@ impl ApplyReport {
 }
 
 /// Runs every step of `plan` whose prerequisites succeed.
-pub async fn apply(plan: &Plan, engine: Arc<dyn Engine>, progress: &dyn Progress, options: &ApplyOptions) -> ApplyReport {
+pub async fn apply<O, E>(plan: &Plan<O>, engine: Arc<E>, progress: &dyn Progress<O>, options: &ApplyOptions) -> ApplyReport
+where
+    O: Op,
+    E: Execute<O> + ?Sized + 'static,
+{
     let started_at = Instant::now();
     let steps = &plan.steps;
     let mut waiting_on: Vec<usize> = steps.iter().map(|s| s.after.len()).collect();
@@ -115,13 +127,13 @@ pub async fn apply(plan: &Plan, engine: Arc<dyn Engine>, progress: &dyn Progress
                 deferred.push_back(id);
                 continue;
             }
-            let op = resolve(&step.op, &created);
+            let op = step.op.resolve(&created);
             mutations_in_flight += usize::from(mutation);
             progress.started(step);
             let engine = engine.clone();
             running.spawn(async move {
                 let began = Instant::now();
-                let result = execute(engine.as_ref(), &op).await;
+                let result = engine.execute(&op).await;
                 (id, result, began.elapsed().as_secs_f64())
             });
         }
@@ -171,7 +183,7 @@ pub async fn apply(plan: &Plan, engine: Arc<dyn Engine>, progress: &dyn Progress
     }
 }
 
-fn skip_dependents(failed: StepId, dependents: &[Vec<StepId>], outcomes: &mut [Option<StepOutcome>], steps: &[Step], progress: &dyn Progress) {
+fn skip_dependents<O>(failed: StepId, dependents: &[Vec<StepId>], outcomes: &mut [Option<StepOutcome>], steps: &[Step<O>], progress: &dyn Progress<O>) {
     let mut queue: VecDeque<StepId> = dependents[failed].iter().copied().collect();
     while let Some(id) = queue.pop_front() {
         if outcomes[id].is_none() {
@@ -179,68 +191,6 @@ fn skip_dependents(failed: StepId, dependents: &[Vec<StepId>], outcomes: &mut [O
             progress.finished(&steps[id], &outcome);
             outcomes[id] = Some(outcome);
             queue.extend(dependents[id].iter().copied());
-        }
-    }
-}
-
-/// Fills in IDs that earlier steps produced.
-fn resolve(op: &Op, created: &BTreeMap<StepId, String>) -> Op {
-    let container = |c: &ContainerRef| match c {
-        ContainerRef::Existing(id) => ContainerRef::Existing(id.clone()),
-        ContainerRef::CreatedBy(step) => ContainerRef::Existing(created.get(step).cloned().unwrap_or_default()),
-    };
-    match op {
-        Op::CreateContainer { spec, networks } => {
-            let mut spec = spec.clone();
-            for (attachment, network) in spec.networks.iter_mut().zip(networks) {
-                attachment.network_id = match network {
-                    NetworkRef::Existing(id) => id.clone(),
-                    NetworkRef::CreatedBy(step) => created.get(step).cloned().unwrap_or_default(),
-                };
-            }
-            Op::CreateContainer { spec, networks: Vec::new() }
-        }
-        Op::StartContainer { container: c, name } => Op::StartContainer { container: container(c), name: name.clone() },
-        Op::WaitRunning { container: c, name, timeout } => Op::WaitRunning { container: container(c), name: name.clone(), timeout: *timeout },
-        Op::WaitHealthy { container: c, name, timeout } => Op::WaitHealthy { container: container(c), name: name.clone(), timeout: *timeout },
-        Op::WaitCompleted { container: c, name, timeout } => Op::WaitCompleted { container: container(c), name: name.clone(), timeout: *timeout },
-        other => other.clone(),
-    }
-}
-
-fn id_of(container: &ContainerRef) -> &str {
-    match container {
-        ContainerRef::Existing(id) => id,
-        ContainerRef::CreatedBy(_) => "",
-    }
-}
-
-/// One engine call per step; returns the ID a create produced.
-async fn execute(engine: &dyn Engine, op: &Op) -> Result<Option<String>, EngineError> {
-    match op {
-        Op::CreateNetwork { spec } => engine.create_network(spec).await.map(Some),
-        Op::RemoveNetwork { id, .. } => engine.remove_network(id).await.map(|_| None),
-        Op::CreateVolume { spec } => engine.create_volume(spec).await.map(|_| None),
-        Op::RemoveVolume { name } => engine.remove_volume(name).await.map(|_| None),
-        Op::BuildImage { spec } => engine.build_image(spec).await.map(|_| None),
-        Op::CreateContainer { spec, .. } => engine.create_container(spec).await.map(Some),
-        Op::StartContainer { container, .. } => engine.start_container(id_of(container)).await.map(|_| None),
-        Op::StopContainer { id, grace, .. } => engine.stop_container(id, *grace).await.map(|_| None),
-        Op::RemoveContainer { id, anonymous_volumes, .. } => engine.remove_container(id, *anonymous_volumes).await.map(|_| None),
-        Op::WaitRunning { container, timeout, .. } => engine.wait_running(id_of(container), *timeout).await.map(|_| None),
-        Op::WaitHealthy { container, timeout, .. } => engine.wait_healthy(id_of(container), *timeout).await.map(|_| None),
-        Op::WaitCompleted { container, timeout, name } => {
-            let outcome = engine.wait_exit(id_of(container), *timeout, 20).await?;
-            if outcome.exit_code == 0 {
-                Ok(None)
-            } else {
-                Err(EngineError::WaitFailed {
-                    operation: "wait completed",
-                    resource: name.clone(),
-                    reason: format!("job exited with code {}", outcome.exit_code),
-                    detail: outcome.log_tail,
-                })
-            }
         }
     }
 }

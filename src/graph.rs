@@ -4,7 +4,7 @@
 //! names sort, and nothing depends on hash order.
 
 use crate::diagnostics::Diagnostic;
-use crate::spec::model::{Condition, Kind, Stack};
+use crate::model::stack::{Condition, Kind, Stack};
 use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;

@@ -4,15 +4,18 @@
 //!
 //! ```text
 //! files ─► spec::load ─► Stack (validated) ─► graph ─┐
-//! engine.observe ─► ObservedState (snapshot) ────────┤
+//! target.observe ─► observed state (snapshot) ───────┤
 //!                                                    ▼
-//!            plan(stack, graph, observed, input) ─► Plan     pure, sync, deterministic
+//!            plan(stack, graph, observed, options) ─► Plan<Op>   pure, sync, deterministic
 //!                                                    ▼
-//!            apply(plan, engine) ─► ApplyReport              executes steps, decides nothing
+//!            apply(plan, engine) ─► ApplyReport                  executes steps, decides nothing
 //! ```
 //!
-//! Only [`engine`] touches the world; everything before the plan is pure.
+//! [`model`] is plain data; [`spec`] loads it; [`plan`] decides; [`apply`] executes any target's
+//! plan; [`engine`] is the only door to the world; [`store`] keeps the lock and the history;
+//! [`target`] ties one target's pieces together, and [`deploy`] is the procedure that runs them.
 
+pub mod deploy;
 pub mod diagnostics;
 pub mod engine;
 pub mod graph;
@@ -20,4 +23,6 @@ pub mod model;
 pub mod apply;
 pub mod plan;
 pub mod spec;
+pub mod status;
 pub mod store;
+pub mod target;

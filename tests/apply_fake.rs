@@ -5,8 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use swarmctl::apply::{apply, ApplyOptions, Silent, StepOutcome};
-use swarmctl::engine::{fake::ANY, ContainerSpec, FakeEngine, NetworkAttachment, NetworkSpec};
-use swarmctl::plan::{Cause, ContainerRef, NetworkRef, Op, Plan, StepId};
+use swarmctl::engine::{fake::ANY, FakeEngine};
+use swarmctl::model::objects::{ContainerSpec, NetworkAttachment, NetworkSpec};
+use swarmctl::plan::host::{ContainerRef, HostOp, NetworkRef, Plan};
+use swarmctl::plan::{Cause, StepId};
 
 fn create(plan: &mut Plan, name: &str, network: Option<StepId>, after: Vec<StepId>) -> StepId {
     let mut spec = ContainerSpec { name: name.into(), image: "img".into(), ..Default::default() };
@@ -14,12 +16,12 @@ fn create(plan: &mut Plan, name: &str, network: Option<StepId>, after: Vec<StepI
     spec.networks = networks.iter().map(|_| NetworkAttachment { network_id: String::new(), aliases: vec![] }).collect();
     let mut after = after;
     after.extend(network);
-    let created = plan.push(Op::CreateContainer { spec: Box::new(spec), networks }, Cause::Missing, after, Some(name));
-    plan.push(Op::StartContainer { container: ContainerRef::CreatedBy(created), name: name.into() }, Cause::Missing, vec![created], Some(name))
+    let created = plan.push(HostOp::CreateContainer { spec: Box::new(spec), networks }, Cause::Missing, after, Some(name));
+    plan.push(HostOp::StartContainer { container: ContainerRef::CreatedBy(created), name: name.into() }, Cause::Missing, vec![created], Some(name))
 }
 
 fn network(plan: &mut Plan) -> StepId {
-    plan.push(Op::CreateNetwork { spec: NetworkSpec { name: "net".into(), ..Default::default() } }, Cause::Missing, vec![], None)
+    plan.push(HostOp::CreateNetwork { spec: NetworkSpec { name: "net".into(), ..Default::default() } }, Cause::Missing, vec![], None)
 }
 
 #[tokio::test]

@@ -16,10 +16,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use swarmctl::engine::{
-    connect, CandidateNames, ConnectOptions, ContainerSpec, ContainerState, DockerEngine, Engine, EngineError,
-    FileContent, FileDelivery, Healthcheck, HealthState, Mount, MountKind, NetworkAttachment, NetworkSpec,
-    VolumeSpec, BuildSpec, LABEL_SERVICE, LABEL_STACK,
+use swarmctl::engine::{connect, ConnectOptions, DockerEngine, EngineError, HostEngine};
+use swarmctl::model::host::{CandidateNames, ContainerState, HealthState};
+use swarmctl::model::labels::{LABEL_SERVICE, LABEL_STACK};
+use swarmctl::model::objects::{
+    BuildSpec, ContainerSpec, FileContent, FileDelivery, Healthcheck, Mount, MountKind, NetworkAttachment, NetworkSpec, VolumeSpec,
 };
 
 const BUSYBOX: &str = "swarmctl-test/busybox:latest";

@@ -5,9 +5,10 @@
 use std::path::Path;
 use std::sync::Arc;
 use swarmctl::apply::{apply, ApplyOptions, Silent};
-use swarmctl::engine::{Engine, FakeEngine, ObservedContainer, ContainerState};
-use swarmctl::plan::host::{candidate_names, plan, plan_down, PlanOptions};
-use swarmctl::plan::{Op, Plan};
+use swarmctl::engine::{FakeEngine, HostEngine};
+use swarmctl::model::host::{ContainerState, ObservedContainer};
+use swarmctl::plan::host::{candidate_names, plan, plan_down, HostOp, Plan};
+use swarmctl::plan::{Op, PlanOptions};
 use swarmctl::spec::{load, LoadOptions, Loaded};
 
 const IMAGE: &str = "swarmctl-test/testapp:latest";
@@ -175,7 +176,7 @@ async fn a_replacement_mounts_its_predecessors_anonymous_volumes_and_only_down_v
     let changed = stack(dir.path(), &CACHED.replace("MODE: blue", "MODE: green").replace("/scratch]", "scratch:/scratch]\nvolumes:\n  scratch:\n"));
     let planned = plan_for(&engine, &changed).await;
     let created = planned.steps.iter().find_map(|s| match &s.op {
-        Op::CreateContainer { spec, .. } => Some(spec.mounts.clone()),
+        HostOp::CreateContainer { spec, .. } => Some(spec.mounts.clone()),
         _ => None,
     });
     let mounts: Vec<(String, String)> = created.unwrap().into_iter().map(|m| (m.target, m.source)).collect();

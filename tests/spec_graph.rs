@@ -7,7 +7,7 @@ mod spec_support;
 
 use spec_support as support;
 use swarmctl::graph::{barrier_name, DependencyGraph, NodeKind};
-use swarmctl::spec::model::Condition;
+use swarmctl::model::stack::Condition;
 
 fn graph(case: &str) -> DependencyGraph {
     let loaded = support::load_case(&support::fixture("graph", case)).unwrap_or_else(|f| panic!("{case}:\n{}", support::render_failure(&f)));

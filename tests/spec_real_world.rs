@@ -59,13 +59,13 @@ fn renders_back_to_the_same_model(case: &str, loaded: &Loaded) {
         assert_eq!(other.environment, service.environment, "{context}: environment");
         assert_eq!(other.command, service.command, "{context}: command");
         assert_eq!(other.entrypoint, service.entrypoint, "{context}: entrypoint");
-        let ports = |s: &swarmctl::spec::model::Service| s.ports.iter().map(|p| (p.target, p.published, p.host_ip.clone(), p.protocol.clone(), p.ephemeral)).collect::<Vec<_>>();
+        let ports = |s: &swarmctl::model::stack::Service| s.ports.iter().map(|p| (p.target, p.published, p.host_ip.clone(), p.protocol.clone(), p.ephemeral)).collect::<Vec<_>>();
         assert_eq!(ports(other), ports(service), "{context}: ports");
         assert_eq!(other.replicas, service.replicas, "{context}: replicas");
         assert_eq!(other.healthcheck, service.healthcheck, "{context}: healthcheck");
         assert_eq!(other.labels, service.labels, "{context}: labels");
         // Optional dependencies on services left out by their profile are not rendered.
-        let active = |s: &swarmctl::spec::model::Service| {
+        let active = |s: &swarmctl::model::stack::Service| {
             s.depends_on.iter().filter(|d| loaded.stack.services.contains_key(&d.service)).map(|d| (d.service.clone(), d.condition)).collect::<Vec<_>>()
         };
         assert_eq!(active(other), active(service), "{context}: depends_on");

@@ -3,7 +3,7 @@
 //! keeps the structural facts that make it the system it describes.
 
 use std::path::PathBuf;
-use swarmctl::spec::model::{Condition, Kind, MountKind, Stack};
+use swarmctl::model::stack::{Condition, Kind, MountKind, Stack};
 use swarmctl::spec::{load, render, LoadOptions, Loaded};
 
 const STACKS: [&str; 4] = ["clickvisual", "db-gateway", "voicehelper", "data-platform"];

@@ -4,7 +4,6 @@
 mod deploy;
 mod inspect;
 mod progress;
-mod status;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use swarmctl::apply::{Progress, StepOutcome};
-use swarmctl::plan::{Plan, Step};
+use swarmctl::plan::{Op, Plan, Step};
 
 /// One line per finished step (and per wait as it begins), with the time since the start.
 pub struct Lines {
@@ -25,15 +25,15 @@ impl Lines {
     }
 }
 
-impl Progress for Lines {
-    fn started(&self, step: &Step) {
+impl<O: Op> Progress<O> for Lines {
+    fn started(&self, step: &Step<O>) {
         if !step.op.is_mutation() {
             let _guard = self.printed.lock();
             eprintln!("[{:>6.1}s]   {} {} …", self.started.elapsed().as_secs_f64(), step.op.verb(), step.op.object());
         }
     }
 
-    fn finished(&self, step: &Step, outcome: &StepOutcome) {
+    fn finished(&self, step: &Step<O>, outcome: &StepOutcome) {
         let _guard = self.printed.lock();
         let at = self.started.elapsed().as_secs_f64();
         match outcome {
@@ -67,7 +67,7 @@ struct ServiceBar {
 const STACK: &str = "(stack)";
 
 impl Live {
-    pub fn new(plan: &Plan) -> Self {
+    pub fn new<O: Op>(plan: &Plan<O>) -> Self {
         let display = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template("{spinner} {prefix:<24} {wide_msg} {elapsed:>4}").unwrap_or_else(|_| ProgressStyle::default_spinner());
         let mut totals: BTreeMap<String, usize> = BTreeMap::new();
@@ -85,13 +85,13 @@ impl Live {
         Live { bars, _display: display, failures: Mutex::new(Vec::new()) }
     }
 
-    fn bar(&self, step: &Step) -> Option<&ServiceBar> {
+    fn bar<O>(&self, step: &Step<O>) -> Option<&ServiceBar> {
         self.bars.get(step.service.as_deref().unwrap_or(STACK))
     }
 }
 
-impl Progress for Live {
-    fn started(&self, step: &Step) {
+impl<O: Op> Progress<O> for Live {
+    fn started(&self, step: &Step<O>) {
         if let Some(service) = self.bar(step) {
             if let Ok(mut state) = service.state.lock() {
                 state.1.get_or_insert_with(Instant::now);
@@ -106,7 +106,7 @@ impl Progress for Live {
         }
     }
 
-    fn finished(&self, step: &Step, outcome: &StepOutcome) {
+    fn finished(&self, step: &Step<O>, outcome: &StepOutcome) {
         let Some(service) = self.bar(step) else { return };
         match outcome {
             StepOutcome::Done { .. } => {

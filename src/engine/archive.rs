@@ -7,7 +7,7 @@
 use std::io;
 use std::path::{Component, Path};
 
-use super::spec::FileDelivery;
+use crate::model::objects::FileDelivery;
 
 /// Why an archive could not be built.
 #[derive(Debug)]
@@ -89,7 +89,7 @@ pub(crate) fn context_archive(context: &Path) -> Result<Vec<u8>, ArchiveError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::spec::FileContent;
+    use crate::model::objects::FileContent;
     use std::io::Read;
 
     #[test]

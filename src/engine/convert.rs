@@ -18,10 +18,10 @@ use bollard::models::{
 use bollard::models::{ContainerState as InspectedState, ContainerStateStatusEnum};
 
 use super::error::{sanitize, EngineError, Operation};
-use super::observed::{
+use crate::model::host::{
     is_anonymous_volume, unix_seconds_to_rfc3339, ContainerState, HealthState, ObservedContainer, ObservedNetwork, ObservedVolume,
 };
-use super::spec::{
+use crate::model::objects::{
     ContainerSpec, Healthcheck, MountKind, NetworkAttachment, NetworkSpec, RestartPolicy, VolumeSpec,
 };
 
@@ -148,7 +148,7 @@ fn port_bindings(spec: &ContainerSpec) -> Option<HashMap<String, Option<Vec<Boll
     Some(bindings)
 }
 
-fn mount(mount: &super::spec::Mount) -> BollardMount {
+fn mount(mount: &crate::model::objects::Mount) -> BollardMount {
     let kind = match mount.kind {
         MountKind::Volume => MountType::VOLUME,
         MountKind::Bind => MountType::BIND,
@@ -403,7 +403,7 @@ pub(crate) fn image_references(image: &ImageSummary) -> impl Iterator<Item = Str
 
 /// True when a label map says the object belongs to `stack`.
 pub(crate) fn belongs_to(labels: Option<&HashMap<String, String>>, stack: &str) -> bool {
-    labels.and_then(|labels| labels.get(super::LABEL_STACK)).is_some_and(|value| value == stack)
+    labels.and_then(|labels| labels.get(crate::model::labels::LABEL_STACK)).is_some_and(|value| value == stack)
 }
 
 /// Maps a bollard error to an [`EngineError`] naming the operation and the resource. Transport
@@ -449,7 +449,7 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::spec::{Mount, PortBinding, Resources};
+    use crate::model::objects::{Mount, PortBinding, Resources};
 
     fn attachment(network_id: &str, aliases: &[&str]) -> NetworkAttachment {
         NetworkAttachment {

@@ -27,9 +27,9 @@ use super::archive::{context_archive, files_archive, ArchiveError};
 use super::convert;
 use super::error::{sanitize, EngineError, Operation};
 use super::events::ContainerEvents;
-use super::observed::{CandidateNames, ContainerState, ForeignNames, HealthState, ObservedState};
-use super::spec::{BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec};
-use super::{Engine, EngineInfo, ExitOutcome};
+use crate::model::host::{CandidateNames, ContainerState, ForeignNames, HealthState, ObservedState};
+use crate::model::objects::{BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec};
+use super::{EngineInfo, ExitOutcome, HostEngine};
 
 /// How many log lines a failed wait carries.
 const FAILURE_LOG_LINES: usize = 20;
@@ -298,7 +298,7 @@ fn archive_error(operation: Operation, resource: &str, error: ArchiveError) -> E
 }
 
 #[async_trait::async_trait]
-impl Engine for DockerEngine {
+impl HostEngine for DockerEngine {
     async fn info(&self) -> Result<EngineInfo, EngineError> {
         let info = self.docker.info().await.map_err(|error| self.error("read engine info", &self.host, error))?;
         let swarm_manager = info.swarm.as_ref().and_then(|swarm| swarm.control_available).unwrap_or(false);
@@ -643,7 +643,7 @@ mod tests {
     #[test]
     fn the_engine_can_be_shared_across_tasks_and_used_as_a_trait_object() {
         fn shareable<T: Send + Sync + Clone + 'static>() {}
-        fn object_safe(_: Option<std::sync::Arc<dyn Engine>>) {}
+        fn object_safe(_: Option<std::sync::Arc<dyn HostEngine>>) {}
         shareable::<DockerEngine>();
         object_safe(None);
     }

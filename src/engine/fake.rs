@@ -9,7 +9,8 @@
 //!
 //! ```
 //! # use std::time::Duration;
-//! # use swarmctl::engine::{Engine, FakeEngine, ContainerSpec};
+//! # use swarmctl::engine::{FakeEngine, HostEngine};
+//! # use swarmctl::model::objects::ContainerSpec;
 //! # tokio_test_block_on(async {
 //! let engine = FakeEngine::new();
 //! engine.fail_on("start_container", "demo-web-1");
@@ -29,12 +30,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::error::EngineError;
-use super::observed::{
+use crate::model::host::{
     is_anonymous_volume, CandidateNames, ContainerState, ForeignNames, HealthState, ObservedContainer, ObservedNetwork, ObservedState,
     ObservedVolume,
 };
-use super::spec::{BuildSpec, ContainerSpec, MountKind, NetworkSpec, VolumeSpec};
-use super::{Engine, EngineInfo, ExitOutcome, LABEL_STACK};
+use crate::model::objects::{BuildSpec, ContainerSpec, MountKind, NetworkSpec, VolumeSpec};
+use super::{EngineInfo, ExitOutcome, HostEngine};
+use crate::model::labels::LABEL_STACK;
 
 /// Matches any resource in [`FakeEngine::fail_on`] and [`FakeEngine::delay`].
 pub const ANY: &str = "*";
@@ -289,7 +291,7 @@ fn not_found(operation: &'static str, resource: &str) -> EngineError {
 }
 
 #[async_trait::async_trait]
-impl Engine for FakeEngine {
+impl HostEngine for FakeEngine {
     async fn info(&self) -> Result<EngineInfo, EngineError> {
         let _call = self.begin("info", "engine").await?;
         Ok(EngineInfo {

@@ -1,95 +1,38 @@
-//! The plan: a DAG of steps, each one Engine API call (or a wait), each with its cause.
+//! The plan: a DAG of steps, each one engine call (or a wait), each with its cause. One generic
+//! [`Plan`] serves both targets; each target brings its own step type ([`Op`]): `host::HostOp`
+//! for containers on one engine, `swarm::SwarmOp` for services on a cluster.
 //!
 //! Glossary: *desired* is what the stack asks for, *observed* what the engine has; a *replica* is
-//! one container of a service; a step's `after` lists the steps that must succeed first.
+//! one container (or task) of a service; a step's `after` lists the steps that must succeed first.
 //! Planning is pure: no IO, no clock, no randomness — the same inputs give the same plan, and
 //! its text form is stable enough for snapshot tests.
 
-pub mod container;
 pub mod host;
+pub mod naming;
 pub mod placement;
 pub mod rollout;
 
-use crate::engine::{BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 pub type StepId = usize;
 
-/// A container that exists now, or the one an earlier step creates.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub enum ContainerRef {
-    Existing(String),
-    CreatedBy(StepId),
-}
-
-/// A network that exists now (by ID), or the one an earlier step creates.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub enum NetworkRef {
-    Existing(String),
-    CreatedBy(StepId),
-}
-
-/// One engine call. The executor maps each variant to exactly one [`crate::engine::Engine`] method.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub enum Op {
-    CreateNetwork { spec: NetworkSpec },
-    RemoveNetwork { id: String, name: String },
-    CreateVolume { spec: VolumeSpec },
-    RemoveVolume { name: String },
-    BuildImage { spec: BuildSpec },
-    /// `networks[i]` fills `spec.networks[i].network_id`.
-    CreateContainer { spec: Box<ContainerSpec>, networks: Vec<NetworkRef> },
-    StartContainer { container: ContainerRef, name: String },
-    StopContainer { id: String, name: String, grace: Option<Duration> },
-    /// `anonymous_volumes`: also delete the volumes only it used (`down --volumes`).
-    RemoveContainer { id: String, name: String, anonymous_volumes: bool },
-    WaitRunning { container: ContainerRef, name: String, timeout: Duration },
-    WaitHealthy { container: ContainerRef, name: String, timeout: Duration },
-    WaitCompleted { container: ContainerRef, name: String, timeout: Duration },
-}
-
-impl Op {
-    /// Changes the world (as opposed to waiting on it).
-    pub fn is_mutation(&self) -> bool {
-        !matches!(self, Op::WaitRunning { .. } | Op::WaitHealthy { .. } | Op::WaitCompleted { .. })
+/// What a target's step type tells the generic plan and executor about itself.
+pub trait Op: fmt::Debug + Clone + PartialEq + Serialize + Send + Sync + 'static {
+    /// Changes the world (as opposed to waiting on it): mutations take an engine-call slot.
+    fn is_mutation(&self) -> bool;
+    /// What the step does, e.g. `create container`.
+    fn verb(&self) -> &'static str;
+    /// The object the step acts on, e.g. `shop-web-1`.
+    fn object(&self) -> &str;
+    /// A word more for the plan's text form, e.g. `+anonymous volumes`.
+    fn note(&self) -> Option<&'static str> {
+        None
     }
-
-    pub fn verb(&self) -> &'static str {
-        match self {
-            Op::CreateNetwork { .. } => "create network",
-            Op::RemoveNetwork { .. } => "remove network",
-            Op::CreateVolume { .. } => "create volume",
-            Op::RemoveVolume { .. } => "remove volume",
-            Op::BuildImage { .. } => "build image",
-            Op::CreateContainer { .. } => "create container",
-            Op::StartContainer { .. } => "start container",
-            Op::StopContainer { .. } => "stop container",
-            Op::RemoveContainer { .. } => "remove container",
-            Op::WaitRunning { .. } => "wait running",
-            Op::WaitHealthy { .. } => "wait healthy",
-            Op::WaitCompleted { .. } => "wait completed",
-        }
-    }
-
-    /// The object the step acts on.
-    pub fn object(&self) -> &str {
-        match self {
-            Op::CreateNetwork { spec } => &spec.name,
-            Op::CreateVolume { spec } => &spec.name,
-            Op::BuildImage { spec } => &spec.tag,
-            Op::CreateContainer { spec, .. } => &spec.name,
-            Op::RemoveNetwork { name, .. }
-            | Op::RemoveVolume { name }
-            | Op::StartContainer { name, .. }
-            | Op::StopContainer { name, .. }
-            | Op::RemoveContainer { name, .. }
-            | Op::WaitRunning { name, .. }
-            | Op::WaitHealthy { name, .. }
-            | Op::WaitCompleted { name, .. } => name,
-        }
-    }
+    /// The same step with the IDs that earlier steps produced filled in.
+    fn resolve(&self, created: &BTreeMap<StepId, String>) -> Self;
 }
 
 /// Why a step exists.
@@ -133,9 +76,9 @@ impl fmt::Display for Cause {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Step {
+pub struct Step<O> {
     pub id: StepId,
-    pub op: Op,
+    pub op: O,
     pub cause: Cause,
     /// Steps that must succeed first.
     pub after: Vec<StepId>,
@@ -144,14 +87,20 @@ pub struct Step {
 }
 
 /// Steps in creation order (every `after` points backwards), plus what is reported but not done.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Plan {
-    pub steps: Vec<Step>,
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan<O> {
+    pub steps: Vec<Step<O>>,
     /// Volumes owned by the stack that nothing uses any more: reported, never deleted by deploy.
     pub orphaned_volumes: Vec<String>,
 }
 
-impl Plan {
+impl<O> Default for Plan<O> {
+    fn default() -> Self {
+        Plan { steps: Vec::new(), orphaned_volumes: Vec::new() }
+    }
+}
+
+impl<O: Op> Plan<O> {
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
     }
@@ -161,7 +110,7 @@ impl Plan {
     }
 
     /// Adds a step and returns its ID.
-    pub fn push(&mut self, op: Op, cause: Cause, after: Vec<StepId>, service: Option<&str>) -> StepId {
+    pub fn push(&mut self, op: O, cause: Cause, after: Vec<StepId>, service: Option<&str>) -> StepId {
         let id = self.steps.len();
         let mut after = after;
         after.sort_unstable();
@@ -172,7 +121,7 @@ impl Plan {
 }
 
 /// The stable text form: one line per step, `#id [after] verb object (cause)`.
-impl fmt::Display for Plan {
+impl<O: Op> fmt::Display for Plan<O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.steps.is_empty() {
             writeln!(f, "no changes")?;
@@ -183,7 +132,7 @@ impl fmt::Display for Plan {
             } else {
                 format!(" after {}", step.after.iter().map(|a| format!("#{a}")).collect::<Vec<_>>().join(","))
             };
-            let also = if matches!(step.op, Op::RemoveContainer { anonymous_volumes: true, .. }) { " +anonymous volumes" } else { "" };
+            let also = step.op.note().map(|note| format!(" {note}")).unwrap_or_default();
             writeln!(f, "#{:<3} {:<16} {}{also} ({}){after}", step.id, step.op.verb(), step.op.object(), step.cause)?;
         }
         for volume in &self.orphaned_volumes {
@@ -199,6 +148,8 @@ pub struct PlanError {
     pub problems: Vec<String>,
 }
 
+impl std::error::Error for PlanError {}
+
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for problem in &self.problems {
@@ -207,3 +158,17 @@ impl fmt::Display for PlanError {
         Ok(())
     }
 }
+
+/// Knobs that shape a plan without being part of the stack.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// How long a replica may take to become running / healthy / complete.
+    pub timeout: Duration,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions { timeout: Duration::from_secs(300) }
+    }
+}
+

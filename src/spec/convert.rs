@@ -3,7 +3,7 @@
 //! render) and reported as warnings naming the key and the service.
 
 use super::files::resolve_inside;
-use super::model::*;
+use crate::model::stack::*;
 use super::schema::{parse_duration, parse_size};
 use super::source::{Pos, Sources};
 use super::template;

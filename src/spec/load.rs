@@ -3,7 +3,7 @@
 use super::convert::{convert, ConvertInput};
 use super::files::{discover, normalize_name, StackFile};
 use super::interpolate::{interpolate, InterpolationError, Lookup};
-use super::model::Stack;
+use crate::model::stack::Stack;
 use super::source::{LineMap, Sources};
 use super::yaml::{self, Entry, Limits, Node, Value};
 use super::{dotenv, extends, merge, schema, template, validate, values};

@@ -19,7 +19,6 @@ pub mod extends;
 pub mod files;
 pub mod load;
 pub mod merge;
-pub mod model;
 pub mod render;
 pub mod validate;
 pub mod interpolate;

@@ -1,7 +1,7 @@
 //! Checks that need the whole stack: references between services and resources, conditions that
 //! cannot be met, settings that contradict each other. Everything found is reported together.
 
-use super::model::{Condition, Kind, MountKind, Stack};
+use crate::model::stack::{Condition, Kind, MountKind, Stack};
 use super::schema::did_you_mean;
 use crate::diagnostics::Diagnostics;
 

@@ -22,11 +22,11 @@ pub enum LockError {
 }
 
 /// Takes the lock, waiting up to `timeout`; `on_wait` is called once with the holder's note.
-pub fn acquire(dir: &Path, timeout: Duration, on_wait: impl FnOnce(&str)) -> Result<DeployLock, LockError> {
+pub fn acquire(dir: &Path, timeout: Duration, on_wait: &(dyn Fn(&str) + Sync + '_)) -> Result<DeployLock, LockError> {
     let path = dir.join("lock");
     let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&path).map_err(LockError::Io)?;
     let deadline = Instant::now() + timeout;
-    let mut on_wait = Some(on_wait);
+    let mut told = false;
     loop {
         match file.try_lock() {
             Ok(()) => break,
@@ -35,8 +35,9 @@ pub fn acquire(dir: &Path, timeout: Duration, on_wait: impl FnOnce(&str)) -> Res
                 if Instant::now() >= deadline {
                     return Err(LockError::Busy { holder });
                 }
-                if let Some(notify) = on_wait.take() {
-                    notify(&holder);
+                if !told {
+                    on_wait(&holder);
+                    told = true;
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -73,20 +74,20 @@ mod tests {
     #[test]
     fn a_second_holder_waits_then_gives_up_naming_the_first() {
         let dir = tempfile::tempdir().unwrap();
-        let _held = acquire(dir.path(), Duration::ZERO, |_| {}).unwrap();
-        let mut told = String::new();
-        let second = acquire(dir.path(), Duration::from_millis(300), |holder| told = holder.to_string());
+        let _held = acquire(dir.path(), Duration::ZERO, &|_| {}).unwrap();
+        let told = std::sync::Mutex::new(String::new());
+        let second = acquire(dir.path(), Duration::from_millis(300), &|holder| *told.lock().unwrap() = holder.to_string());
         match second {
             Err(LockError::Busy { holder }) => assert!(holder.contains(&format!("pid {}", std::process::id()))),
             other => panic!("expected Busy, got {other:?}"),
         }
-        assert!(told.contains("pid"));
+        assert!(told.lock().unwrap().contains("pid"));
     }
 
     #[test]
     fn the_lock_is_free_again_once_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        drop(acquire(dir.path(), Duration::ZERO, |_| {}).unwrap());
-        assert!(acquire(dir.path(), Duration::ZERO, |_| {}).is_ok());
+        drop(acquire(dir.path(), Duration::ZERO, &|_| {}).unwrap());
+        assert!(acquire(dir.path(), Duration::ZERO, &|_| {}).is_ok());
     }
 }

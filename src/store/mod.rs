@@ -1,39 +1,71 @@
-//! Local state, one directory per engine and stack: the deploy lock and the revision history.
-//! Files are mode 0600 and hold no secret content (secrets appear as keyed hashes only).
+//! What outlives one command: the deploy lock and the revision history, behind one trait so each
+//! target keeps them where its users look — local files for one host ([`local`]), the cluster
+//! itself for a swarm. Nothing stored holds secret content (secrets appear as keyed hashes only).
 
 pub mod history;
+pub mod local;
 pub mod lock;
 
-use std::path::{Path, PathBuf};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
 
-/// `$SWARMCTL_STATE_DIR`, else `$XDG_STATE_HOME/swarmctl`, else `~/.local/state/swarmctl`.
-pub fn state_root(lookup: impl Fn(&str) -> Option<String>) -> PathBuf {
-    if let Some(dir) = lookup("SWARMCTL_STATE_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = lookup("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        return Path::new(&dir).join("swarmctl");
-    }
-    let home = lookup("HOME").unwrap_or_else(|| "/tmp".into());
-    Path::new(&home).join(".local/state/swarmctl")
+/// The lock and history of every stack on one target.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// Takes the stack's deploy lock, waiting up to `timeout`; `on_wait` hears the holder once.
+    async fn lock(&self, stack: &str, timeout: Duration, on_wait: &(dyn for<'a> Fn(&'a str) + Sync)) -> Result<Box<dyn Held>, StoreError>;
+
+    /// Records the stack's next revision and returns its number.
+    async fn record(&self, stack: &str, revision: NewRevision) -> Result<u32, StoreError>;
+
+    /// The stack's revisions, oldest first.
+    async fn revisions(&self, stack: &str) -> Result<Vec<Revision>, StoreError>;
 }
 
-/// The directory of one stack on one engine, created (0700) if missing.
-pub fn stack_dir(root: &Path, engine_id: &str, stack: &str) -> std::io::Result<PathBuf> {
-    let safe = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect::<String>();
-    let dir = root.join(safe(engine_id)).join(safe(stack));
-    std::fs::create_dir_all(&dir)?;
-    set_mode(&dir, 0o700)?;
-    Ok(dir)
+/// A held lock; released by [`Held::release`], or by the holder's death.
+#[async_trait::async_trait]
+pub trait Held: Send {
+    async fn release(self: Box<Self>);
 }
 
-pub(crate) fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+/// One deploy, as recorded.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Revision {
+    pub number: u32,
+    pub unix_time: u64,
+    #[serde(flatten)]
+    pub content: NewRevision,
+}
+
+/// What a deploy records; the store adds the number and the time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NewRevision {
+    /// `converged`, `failed`, `interrupted`.
+    pub result: String,
+    pub steps: usize,
+    pub failed_steps: usize,
+    pub seconds: f64,
+    /// The resolved Compose document, secrets redacted.
+    pub document: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another deploy or down of the stack held the lock for the whole timeout.
+    #[error("another deploy of `{stack}` is running ({holder})")]
+    Busy { stack: String, holder: String },
+    #[error("cannot {what} {}: {error}", path.display())]
+    Io { what: &'static str, path: PathBuf, error: std::io::Error },
+}
+
+pub(crate) fn set_mode(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
 /// Writes a file atomically with mode 0600.
-pub(crate) fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let temporary = path.with_extension("tmp");

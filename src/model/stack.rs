@@ -1,7 +1,7 @@
 //! The validated stack: what the planner reads. Plain data with defaults resolved; every field
 //! here has been checked, so consumers never re-validate. Maps are sorted for determinism.
 
-use super::source::Pos;
+use crate::spec::source::Pos;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

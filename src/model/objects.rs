@@ -1,7 +1,7 @@
-//! What the engine is asked to create: networks, volumes, containers, image builds.
+//! What the engines are asked to create: networks, volumes, containers, image builds.
 //!
 //! These are plain, fully resolved values: the planner fills them in, the executor hands them
-//! to an [`Engine`](super::Engine), the engine translates them field by field. No defaults are
+//! to an engine, the engine translates them field by field. No defaults are
 //! decided here beyond "absent means the engine's default". They are serialisable so a plan can
 //! be printed, saved and compared; the one field that may hold secret material,
 //! [`FileDelivery::content`], serialises and prints as a digest and a length only.

@@ -1,106 +1,20 @@
-//! What one replica of a service looks like to the engine: names, labels, the spec hash that
-//! makes re-deploys idempotent, and the translation of a [`Service`] into a [`ContainerSpec`].
+//! What one replica of a service looks like to the host engine: its name, its labels and the
+//! translation of a [`Service`] into a [`ContainerSpec`].
 
-use crate::engine::{
+use crate::model::labels::{LABEL_FIELDS, LABEL_HASH, LABEL_KIND, LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK};
+use crate::model::objects::{
     ContainerSpec, FileContent, FileDelivery, Healthcheck, Mount, MountKind, NetworkAttachment, PortBinding, Resources,
-    RestartPolicy, Ulimit, LABEL_HASH, LABEL_KIND, LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK,
+    RestartPolicy, Ulimit,
 };
-use crate::spec::model::{self, Kind, Service, Stack};
-use sha2::{Digest, Sha256};
+use crate::model::stack::{self as model, Kind, Service, Stack};
+use crate::plan::naming::{image, ordinal_volume_name, service_networks, spec_hash, volume_name};
 use std::collections::BTreeMap;
-
-/// Per-field hashes (`image=1a2b3c4d,environment=…`), so a plan can name what changed.
-pub const LABEL_FIELDS: &str = "io.swarmctl.field-hashes";
-
-/// The default network of services that name none.
-pub const DEFAULT_NETWORK: &str = "default";
-
-/// Replica identifiers: ordinals from 0 for statefulsets, numbers from 1 otherwise.
-pub fn replica_numbers(service: &Service) -> Vec<u32> {
-    match service.kind {
-        Kind::Statefulset => (0..service.replicas).collect(),
-        Kind::Daemonset => vec![1],
-        Kind::Deployment | Kind::Job => (1..=service.replicas).collect(),
-    }
-}
 
 pub fn container_name(stack: &Stack, service: &Service, replica: u32) -> String {
     match &service.container_name {
         Some(name) => name.clone(),
         None => format!("{}-{}-{replica}", stack.name, service.name),
     }
-}
-
-pub fn network_name(stack: &Stack, network: &str) -> String {
-    match stack.networks.get(network).and_then(|n| n.name.clone()) {
-        Some(name) => name,
-        None => format!("{}_{network}", stack.name),
-    }
-}
-
-pub fn volume_name(stack: &Stack, volume: &str) -> String {
-    match stack.volumes.get(volume).and_then(|v| v.name.clone()) {
-        Some(name) => name,
-        None => format!("{}_{volume}", stack.name),
-    }
-}
-
-/// A statefulset ordinal's own copy of a volume.
-pub fn ordinal_volume_name(stack: &Stack, volume: &str, ordinal: u32) -> String {
-    format!("{}-{ordinal}", volume_name(stack, volume))
-}
-
-/// The image a service runs; services with only `build:` get `<stack>-<service>`.
-pub fn image(stack: &Stack, service: &Service) -> String {
-    service.image.clone().unwrap_or_else(|| format!("{}-{}", stack.name, service.name))
-}
-
-/// The networks a service joins (its own, or the stack's default).
-pub fn service_networks(service: &Service) -> Vec<(String, Vec<String>)> {
-    if service.network_mode.is_some() {
-        return Vec::new();
-    }
-    if service.networks.is_empty() {
-        return vec![(DEFAULT_NETWORK.to_string(), Vec::new())];
-    }
-    service.networks.iter().map(|(n, a)| (n.clone(), a.clone())).collect()
-}
-
-/// Hashes of what a replica is made from, field by field. Replicas and dependencies are not in
-/// it: scaling must not replace replicas, and ordering is not part of a container.
-pub fn field_hashes(stack: &Stack, service: &Service) -> BTreeMap<String, String> {
-    let mut json = serde_json::to_value(service).unwrap_or_default();
-    if let serde_json::Value::Object(fields) = &mut json {
-        for volatile in ["replicas", "depends_on", "layer", "profiles", "rollout", "placement"] {
-            fields.remove(volatile);
-        }
-        // Mounted configs and secrets change the container when their content changes.
-        let contents: BTreeMap<String, String> = service
-            .configs
-            .iter()
-            .filter_map(|c| stack.configs.get(&c.source).map(|o| (format!("config:{}", c.source), o.hash.clone())))
-            .chain(service.secrets.iter().filter_map(|s| stack.secrets.get(&s.source).map(|o| (format!("secret:{}", s.source), o.hash.clone()))))
-            .collect();
-        fields.insert("contents".into(), serde_json::to_value(contents).unwrap_or_default());
-        fields.iter().map(|(key, value)| (key.clone(), short_hash(value.to_string().as_bytes()))).collect()
-    } else {
-        BTreeMap::new()
-    }
-}
-
-pub fn spec_hash(fields: &BTreeMap<String, String>) -> String {
-    let joined: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    short_hash(joined.join(",").as_bytes())
-}
-
-fn short_hash(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
-}
-
-/// Parses the field-hashes label back.
-pub fn parse_field_hashes(label: &str) -> BTreeMap<String, String> {
-    label.split(',').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 /// The container for one replica. Network IDs are filled in by the executor.

@@ -4,7 +4,8 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use swarmctl::engine::{ContainerState, HealthState, ObservedContainer, LABEL_KIND, LABEL_SERVICE};
+use crate::model::host::{ContainerState, HealthState, ObservedContainer};
+use crate::model::labels::{LABEL_KIND, LABEL_SERVICE};
 
 #[derive(Debug, Serialize)]
 pub struct StackStatus {

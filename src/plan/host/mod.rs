@@ -7,32 +7,26 @@
 //! up front; only their start is gated). Orphaned containers and networks are removed; orphaned
 //! volumes are only reported.
 
-use super::container::{
-    container_name, container_spec, field_hashes, image, network_name, ordinal_volume_name, parse_field_hashes,
-    replica_numbers, service_networks, spec_hash, volume_name, DEFAULT_NETWORK, LABEL_FIELDS,
+pub mod container;
+pub mod op;
+
+use super::naming::{
+    field_hashes, image, network_name, ordinal_volume_name, parse_field_hashes, replica_numbers, service_networks, spec_hash,
+    volume_name, DEFAULT_NETWORK,
 };
-use super::{Cause, ContainerRef, NetworkRef, Op, Plan, PlanError, StepId};
-use crate::engine::{self,
-    BuildSpec, CandidateNames, ContainerSpec, ContainerState, HealthState, Mount, NetworkSpec, ObservedContainer, ObservedState, VolumeSpec,
-    LABEL_HASH, LABEL_SERVICE, LABEL_STACK,
-};
+use super::{Cause, PlanError, PlanOptions, StepId};
 use crate::graph::{barrier_name, DependencyGraph};
-use crate::spec::model::{Condition, Kind, MountKind, Service, Stack};
+use crate::model::host::{CandidateNames, ContainerState, HealthState, ObservedContainer, ObservedState};
+use crate::model::labels::{LABEL_FIELDS, LABEL_HASH, LABEL_SERVICE, LABEL_STACK};
+use crate::model::objects::{self, BuildSpec, ContainerSpec, Mount, NetworkSpec, VolumeSpec};
+use crate::model::stack::{Condition, Kind, MountKind, Service, Stack};
+use container::{container_name, container_spec};
+pub use op::{ContainerRef, HostOp, NetworkRef};
+
+/// A plan for one host.
+pub type Plan = super::Plan<HostOp>;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-
-/// Knobs that shape a plan without being part of the stack.
-#[derive(Debug, Clone)]
-pub struct PlanOptions {
-    /// How long a replica may take to become running / healthy / complete.
-    pub timeout: Duration,
-}
-
-impl Default for PlanOptions {
-    fn default() -> Self {
-        PlanOptions { timeout: Duration::from_secs(300) }
-    }
-}
 
 /// The names a plan for this stack could create, so `observe` can report foreign objects using them.
 pub fn candidate_names(stack: &Stack) -> CandidateNames {
@@ -104,15 +98,15 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedState, op
     }
 
     // Networks nothing uses any more go last, after every container that could be on them.
-    let all_removals: Vec<StepId> = plan.steps.iter().filter(|s| matches!(s.op, Op::RemoveContainer { .. })).map(|s| s.id).collect();
+    let all_removals: Vec<StepId> = plan.steps.iter().filter(|s| matches!(s.op, HostOp::RemoveContainer { .. })).map(|s| s.id).collect();
     let wanted: BTreeSet<String> = desired_networks(stack).into_iter().map(|n| network_name(stack, &n)).collect();
     for network in observed.networks.iter().filter(|n| n.labels.get(LABEL_STACK) == Some(&stack.name)) {
         if !wanted.contains(&network.name) {
-            plan.push(Op::RemoveNetwork { id: network.id.clone(), name: network.name.clone() }, Cause::Orphaned, all_removals.clone(), None);
+            plan.push(HostOp::RemoveNetwork { id: network.id.clone(), name: network.name.clone() }, Cause::Orphaned, all_removals.clone(), None);
         }
     }
     for (id, name) in &networks.duplicates {
-        plan.push(Op::RemoveNetwork { id: id.clone(), name: name.clone() }, Cause::Duplicate, all_removals.clone(), None);
+        plan.push(HostOp::RemoveNetwork { id: id.clone(), name: name.clone() }, Cause::Duplicate, all_removals.clone(), None);
     }
     let wanted_volumes = desired_volumes(stack);
     plan.orphaned_volumes = observed
@@ -250,7 +244,7 @@ fn plan_networks(stack: &Stack, observed: &ObservedState, owned: &[&ObservedCont
                     options: declared.driver_opts.clone(),
                     ipam_subnets: declared.subnets.clone(),
                 };
-                NetworkRef::CreatedBy(plan.push(Op::CreateNetwork { spec }, Cause::Missing, vec![], None))
+                NetworkRef::CreatedBy(plan.push(HostOp::CreateNetwork { spec }, Cause::Missing, vec![], None))
             }
         };
         refs.insert(key, reference);
@@ -263,7 +257,7 @@ fn plan_volumes(stack: &Stack, observed: &ObservedState, plan: &mut Plan) -> BTr
     desired_volumes(stack)
         .into_iter()
         .filter(|(name, _)| !existing.contains(name.as_str()))
-        .map(|(name, spec)| (name, plan.push(Op::CreateVolume { spec }, Cause::Missing, vec![], None)))
+        .map(|(name, spec)| (name, plan.push(HostOp::CreateVolume { spec }, Cause::Missing, vec![], None)))
         .collect()
 }
 
@@ -305,7 +299,7 @@ fn plan_service(
                 labels: BTreeMap::from([(LABEL_STACK.to_string(), stack.name.clone())]),
                 no_cache: false,
             };
-            setup.push(plan.push(Op::BuildImage { spec }, Cause::Missing, vec![], Some(name)));
+            setup.push(plan.push(HostOp::BuildImage { spec }, Cause::Missing, vec![], Some(name)));
         }
     }
     let network_keys: Vec<String> = service_networks(service).into_iter().map(|(n, _)| n).collect();
@@ -348,9 +342,9 @@ fn plan_service(
                     let removed = remove_container(plan, old, cause.clone(), after.clone(), Some(name), service.stop_grace_period, false);
                     after.push(removed);
                 }
-                let create = plan.push(Op::CreateContainer { spec: Box::new(spec), networks: network_refs.clone() }, cause.clone(), after, Some(name));
+                let create = plan.push(HostOp::CreateContainer { spec: Box::new(spec), networks: network_refs.clone() }, cause.clone(), after, Some(name));
                 start_after.push(create);
-                let start = plan.push(Op::StartContainer { container: ContainerRef::CreatedBy(create), name: container.clone() }, cause, start_after, Some(name));
+                let start = plan.push(HostOp::StartContainer { container: ContainerRef::CreatedBy(create), name: container.clone() }, cause, start_after, Some(name));
                 (ContainerRef::CreatedBy(create), Some(start))
             }
             (None, Some(existing)) => {
@@ -362,7 +356,7 @@ fn plan_service(
                 let start = start_it.then(|| {
                     after.extend(&dependencies);
                     plan.push(
-                        Op::StartContainer { container: ContainerRef::Existing(existing.id.clone()), name: container.clone() },
+                        HostOp::StartContainer { container: ContainerRef::Existing(existing.id.clone()), name: container.clone() },
                         Cause::NotRunning,
                         after,
                         Some(name),
@@ -376,17 +370,17 @@ fn plan_service(
         let needs_wait = started.is_some() || existing.is_some_and(|c| not_ready(c, service));
         let wait = needs_wait.then(|| {
             let op = match service.kind {
-                Kind::Job => Op::WaitCompleted { container: container_ref.clone(), name: container.clone(), timeout: options.timeout },
+                Kind::Job => HostOp::WaitCompleted { container: container_ref.clone(), name: container.clone(), timeout: options.timeout },
                 _ if service.healthcheck.as_ref().is_some_and(|h| h.test.is_some()) => {
-                    Op::WaitHealthy { container: container_ref.clone(), name: container.clone(), timeout: options.timeout }
+                    HostOp::WaitHealthy { container: container_ref.clone(), name: container.clone(), timeout: options.timeout }
                 }
-                _ => Op::WaitRunning { container: container_ref.clone(), name: container.clone(), timeout: options.timeout },
+                _ => HostOp::WaitRunning { container: container_ref.clone(), name: container.clone(), timeout: options.timeout },
             };
             plan.push(op, Cause::Readiness, started.into_iter().collect(), Some(name))
         });
         match &plan.steps.get(wait.unwrap_or(usize::MAX)).map(|s| &s.op) {
-            Some(Op::WaitHealthy { .. }) => ready.healthy.extend(wait),
-            Some(Op::WaitCompleted { .. }) => ready.completed.extend(wait),
+            Some(HostOp::WaitHealthy { .. }) => ready.healthy.extend(wait),
+            Some(HostOp::WaitCompleted { .. }) => ready.completed.extend(wait),
             _ => ready.healthy.extend(wait.or(started)),
         }
         if service.kind == Kind::Statefulset {
@@ -417,9 +411,9 @@ fn not_ready(container: &ObservedContainer, service: &Service) -> bool {
 fn inherit_anonymous_volumes(spec: &mut ContainerSpec, old: &ObservedContainer) {
     for (target, volume) in &old.anonymous_volumes {
         match spec.mounts.iter_mut().find(|m| &m.target == target) {
-            Some(mount) if mount.kind == engine::MountKind::Volume && mount.source.is_empty() => mount.source = volume.clone(),
+            Some(mount) if mount.kind == objects::MountKind::Volume && mount.source.is_empty() => mount.source = volume.clone(),
             Some(_) => {}
-            None => spec.mounts.push(Mount { kind: engine::MountKind::Volume, source: volume.clone(), target: target.clone(), read_only: false }),
+            None => spec.mounts.push(Mount { kind: objects::MountKind::Volume, source: volume.clone(), target: target.clone(), read_only: false }),
         }
     }
 }
@@ -437,9 +431,9 @@ fn remove_container(
 ) -> StepId {
     let mut after = after;
     if matches!(container.state, ContainerState::Running | ContainerState::Restarting | ContainerState::Paused) {
-        after = vec![plan.push(Op::StopContainer { id: container.id.clone(), name: container.name.clone(), grace }, cause.clone(), after, service)];
+        after = vec![plan.push(HostOp::StopContainer { id: container.id.clone(), name: container.name.clone(), grace }, cause.clone(), after, service)];
     }
-    plan.push(Op::RemoveContainer { id: container.id.clone(), name: container.name.clone(), anonymous_volumes }, cause, after, service)
+    plan.push(HostOp::RemoveContainer { id: container.id.clone(), name: container.name.clone(), anonymous_volumes }, cause, after, service)
 }
 
 /// Fields whose hash differs from the running container's label.
@@ -459,11 +453,11 @@ pub fn plan_down(stack: &str, observed: &ObservedState, volumes: bool) -> Plan {
         removals.push(remove_container(&mut plan, container, Cause::Down, vec![], service.as_deref(), None, volumes));
     }
     for network in observed.networks.iter().filter(|n| n.labels.get(LABEL_STACK).map(String::as_str) == Some(stack)) {
-        plan.push(Op::RemoveNetwork { id: network.id.clone(), name: network.name.clone() }, Cause::Down, removals.clone(), None);
+        plan.push(HostOp::RemoveNetwork { id: network.id.clone(), name: network.name.clone() }, Cause::Down, removals.clone(), None);
     }
     for volume in observed.volumes.iter().filter(|v| v.labels.get(LABEL_STACK).map(String::as_str) == Some(stack)) {
         if volumes {
-            plan.push(Op::RemoveVolume { name: volume.name.clone() }, Cause::Down, removals.clone(), None);
+            plan.push(HostOp::RemoveVolume { name: volume.name.clone() }, Cause::Down, removals.clone(), None);
         } else {
             plan.orphaned_volumes.push(volume.name.clone());
         }

@@ -1,4 +1,5 @@
-//! What exists now: the snapshot [`Engine::observe`](super::Engine::observe) returns.
+//! What exists now on one host: the snapshot
+//! [`HostEngine::observe`](crate::engine::HostEngine::observe) returns.
 //!
 //! Plain data, sorted and serialisable, so `swarmctl plan --observed snapshot.json` and planner
 //! tests can use literals of it. Nothing here talks to an engine or decides anything.
@@ -122,7 +123,7 @@ pub struct ForeignNames {
     pub volumes: BTreeSet<String>,
 }
 
-/// The names a plan would create, so [`Engine::observe`](super::Engine::observe) can report
+/// The names a plan would create, so [`HostEngine::observe`](crate::engine::HostEngine::observe) can report
 /// which of them foreign objects already hold.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CandidateNames {
