@@ -1,31 +1,32 @@
 //! The executor: runs a [`Plan`]'s steps against an engine, as fast as the DAG allows, and
-//! decides nothing. It is generic over the step type, so both targets share it. It resolves IDs created by earlier steps, bounds concurrent API calls (waits
-//! do not take a slot: they only listen), skips the dependents of a failed step while
-//! independent work finishes, and stops scheduling when cancelled. It always returns a report,
-//! also after a failure.
+//! decides nothing. It is generic over the step type, so both targets share it.
+//!
+//! It resolves IDs created by earlier steps, bounds concurrent API calls (waits do not take a
+//! slot: they only listen), skips the dependents of a failed step while independent work
+//! finishes, and on cancellation starts nothing new and ends the waits in flight at once while
+//! the engine calls in flight finish. It always returns a report, also after a failure or a
+//! panic inside a step.
 
 use crate::engine::EngineError;
 use crate::plan::{Op, Plan, Step, StepId};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::task::JoinSet;
+use std::time::Instant;
+use tokio::task::{AbortHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
     /// Concurrent mutating API calls.
     pub concurrency: usize,
-    /// Set to stop scheduling (Ctrl-C); in-flight calls finish.
-    pub cancel: Arc<AtomicBool>,
-    /// Fault injection for tests: the process kills itself after this many mutations.
-    pub kill_after_mutations: Option<usize>,
+    /// Cancelled on Ctrl-C: nothing new starts, waits end, in-flight calls finish.
+    pub cancel: CancellationToken,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { concurrency: 8, cancel: Arc::new(AtomicBool::new(false)), kill_after_mutations: None }
+        ApplyOptions { concurrency: 8, cancel: CancellationToken::new() }
     }
 }
 
@@ -38,6 +39,8 @@ pub enum StepOutcome {
         detail: Vec<String>,
         /// The engine moved under the plan (409 already exists, 404 gone): planning again fixes it.
         race: bool,
+        /// The engine stopped answering: what became of the step is unknown.
+        engine_lost: bool,
     },
     /// Not run because a step it needed failed.
     Skipped { because: StepId },
@@ -80,6 +83,11 @@ impl ApplyReport {
         !self.interrupted && self.outcomes.iter().all(|o| matches!(o, StepOutcome::Done { .. }))
     }
 
+    /// A step failed because the engine stopped answering.
+    pub fn engine_lost(&self) -> bool {
+        self.outcomes.iter().any(|o| matches!(o, StepOutcome::Failed { engine_lost: true, .. }))
+    }
+
     /// Every failure was a race with the engine: observing and planning again can converge.
     pub fn only_races(&self) -> bool {
         self.outcomes.iter().all(|o| !matches!(o, StepOutcome::Failed { race: false, .. }))
@@ -108,44 +116,58 @@ where
     let mut outcomes: Vec<Option<StepOutcome>> = vec![None; steps.len()];
     let mut created: BTreeMap<StepId, String> = BTreeMap::new();
     let mut ready: VecDeque<StepId> = steps.iter().filter(|s| s.after.is_empty()).map(|s| s.id).collect();
-    let mut running: JoinSet<(StepId, Result<Option<String>, EngineError>, f64)> = JoinSet::new();
+    let mut running: JoinSet<(Result<Option<String>, EngineError>, f64)> = JoinSet::new();
+    let mut in_flight: BTreeMap<tokio::task::Id, (StepId, AbortHandle)> = BTreeMap::new();
     let mut mutations_in_flight = 0;
-    let mut mutations_done = 0;
 
     loop {
-        let cancelled = options.cancel.load(Ordering::SeqCst);
-        // Start what may start: waits always, mutations up to the bound.
-        let mut deferred = VecDeque::new();
-        while let Some(id) = ready.pop_front() {
-            if cancelled {
-                deferred.push_back(id);
-                continue;
+        let cancelled = options.cancel.is_cancelled();
+        if cancelled {
+            // Waits only listen: end them now. Engine calls in flight finish.
+            for (id, handle) in in_flight.values() {
+                if !steps[*id].op.is_mutation() {
+                    handle.abort();
+                }
             }
-            let step = &steps[id];
-            let mutation = step.op.is_mutation();
-            if mutation && mutations_in_flight >= options.concurrency.max(1) {
-                deferred.push_back(id);
-                continue;
+        } else {
+            // Start what may start: waits always, mutations up to the bound.
+            let mut deferred = VecDeque::new();
+            while let Some(id) = ready.pop_front() {
+                let step = &steps[id];
+                let mutation = step.op.is_mutation();
+                if mutation && mutations_in_flight >= options.concurrency.max(1) {
+                    deferred.push_back(id);
+                    continue;
+                }
+                let op = step.op.resolve(&created);
+                mutations_in_flight += usize::from(mutation);
+                progress.started(step);
+                let engine = engine.clone();
+                let handle = running.spawn(async move {
+                    let began = Instant::now();
+                    let result = engine.execute(&op).await;
+                    (result, began.elapsed().as_secs_f64())
+                });
+                in_flight.insert(handle.id(), (id, handle));
             }
-            let op = step.op.resolve(&created);
-            mutations_in_flight += usize::from(mutation);
-            progress.started(step);
-            let engine = engine.clone();
-            running.spawn(async move {
-                let began = Instant::now();
-                let result = engine.execute(&op).await;
-                (id, result, began.elapsed().as_secs_f64())
-            });
+            ready = deferred;
         }
-        ready = deferred;
-        let Some(joined) = running.join_next().await else { break };
-        let Ok((id, result, seconds)) = joined else { continue };
+        let joined = tokio::select! {
+            joined = running.join_next_with_id() => joined,
+            () = options.cancel.cancelled(), if !cancelled => continue,
+        };
+        let Some(joined) = joined else { break };
+        let (task, result) = match joined {
+            Ok((task, (result, seconds))) => (task, Ok((result, seconds))),
+            Err(error) => (error.id(), Err(error)),
+        };
+        let Some((id, _)) = in_flight.remove(&task) else { continue };
         let step = &steps[id];
         if step.op.is_mutation() {
             mutations_in_flight -= 1;
         }
         let outcome = match result {
-            Ok(output) => {
+            Ok((Ok(output), seconds)) => {
                 if let Some(output) = output {
                     created.insert(id, output);
                 }
@@ -155,27 +177,35 @@ where
                         ready.push_back(next);
                     }
                 }
-                if step.op.is_mutation() {
-                    mutations_done += 1;
-                    if options.kill_after_mutations == Some(mutations_done) {
-                        kill_self();
-                    }
-                }
                 StepOutcome::Done { seconds }
             }
-            Err(error) => {
+            Ok((Err(error), _)) => {
                 let detail = match &error {
                     EngineError::WaitFailed { detail, .. } => detail.clone(),
                     _ => Vec::new(),
                 };
                 skip_dependents(id, &dependents, &mut outcomes, steps, progress);
-                StepOutcome::Failed { error: error.to_string(), detail, race: error.is_conflict() || error.is_not_found() }
+                StepOutcome::Failed {
+                    error: error.to_string(),
+                    detail,
+                    race: error.is_conflict() || error.is_not_found(),
+                    engine_lost: error.is_engine_lost(),
+                }
+            }
+            // An aborted wait: the deploy was interrupted.
+            Err(join) if join.is_cancelled() => continue,
+            Err(join) => {
+                skip_dependents(id, &dependents, &mut outcomes, steps, progress);
+                let message = join.into_panic();
+                let message = message.downcast_ref::<String>().cloned().or_else(|| message.downcast_ref::<&str>().map(|s| s.to_string()));
+                let error = format!("{} {}: swarmctl failed inside this step: {}", step.op.verb(), step.op.object(), message.unwrap_or_default());
+                StepOutcome::Failed { error, detail: Vec::new(), race: false, engine_lost: false }
             }
         };
         progress.finished(step, &outcome);
         outcomes[id] = Some(outcome);
     }
-    let interrupted = options.cancel.load(Ordering::SeqCst);
+    let interrupted = options.cancel.is_cancelled();
     ApplyReport {
         outcomes: outcomes.into_iter().map(|o| o.unwrap_or(StepOutcome::NotRun)).collect(),
         interrupted,
@@ -193,14 +223,4 @@ fn skip_dependents<O>(failed: StepId, dependents: &[Vec<StepId>], outcomes: &mut
             queue.extend(dependents[id].iter().copied());
         }
     }
-}
-
-/// The fault-injection hook: die as a crash would, mid-deploy.
-fn kill_self() -> ! {
-    // SAFETY: sending a signal to our own process has no memory-safety preconditions.
-    unsafe {
-        libc::kill(libc::getpid(), libc::SIGKILL);
-    }
-    std::thread::sleep(Duration::from_secs(1));
-    std::process::abort()
 }

@@ -5,7 +5,7 @@ use crate::apply::{self, ApplyOptions, ApplyReport, Progress, StepOutcome};
 use crate::engine::EngineError;
 use crate::plan::{Plan, PlanError, PlanOptions};
 use crate::spec::{render, Loaded};
-use crate::store::{NewRevision, StoreError};
+use crate::store::{Held, NewRevision, StoreError};
 use crate::target::Target;
 use std::time::Duration;
 
@@ -40,6 +40,9 @@ pub struct Deployed<O> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
+    /// Interrupted before anything changed.
+    #[error("interrupted before anything changed")]
+    Interrupted,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -50,7 +53,7 @@ pub enum DeployError {
 
 /// Deploys `loaded` to `target`.
 pub async fn deploy<T: Target>(target: &T, loaded: &Loaded, options: &DeployOptions, reporter: &dyn Reporter<T::Op>) -> Result<Deployed<T::Op>, DeployError> {
-    let lock = target.store().lock(&loaded.stack.name, options.lock_timeout, &|holder| reporter.waiting_for_lock(holder)).await?;
+    let lock = lock(target, &loaded.stack.name, options, reporter).await?;
     let deployed = under_lock(target, loaded, options, reporter).await;
     lock.release().await;
     deployed
@@ -91,6 +94,15 @@ async fn under_lock<T: Target>(target: &T, loaded: &Loaded, options: &DeployOpti
     Ok(Deployed { plan, report, revision: Some(revision) })
 }
 
+/// The stack's lock, unless the deploy is interrupted while it waits for it.
+async fn lock<T: Target>(target: &T, name: &str, options: &DeployOptions, reporter: &dyn Reporter<T::Op>) -> Result<Box<dyn Held>, DeployError> {
+    let on_wait = |holder: &str| reporter.waiting_for_lock(holder);
+    tokio::select! {
+        held = target.store().lock(name, options.lock_timeout, &on_wait) => Ok(held?),
+        () = options.apply.cancel.cancelled() => Err(DeployError::Interrupted),
+    }
+}
+
 /// `converged`, `interrupted` or `failed`.
 pub fn verdict(report: &ApplyReport) -> &'static str {
     if report.interrupted {
@@ -104,7 +116,7 @@ pub fn verdict(report: &ApplyReport) -> &'static str {
 
 /// Removes what the target holds of the stack `name`, under the same lock as deploy.
 pub async fn down<T: Target>(target: &T, name: &str, volumes: bool, options: &DeployOptions, reporter: &dyn Reporter<T::Op>) -> Result<Deployed<T::Op>, DeployError> {
-    let lock = target.store().lock(name, options.lock_timeout, &|holder| reporter.waiting_for_lock(holder)).await?;
+    let lock = lock(target, name, options, reporter).await?;
     let result = async {
         let observed = target.observe(name, None).await?;
         let plan = target.plan_down(name, &observed, volumes);

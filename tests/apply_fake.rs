@@ -1,22 +1,21 @@
 //! The executor against the fake engine: it follows the DAG, bounds concurrent API calls, skips
 //! only what depends on a failure, and stops scheduling when cancelled.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use swarmctl::apply::{apply, ApplyOptions, Silent, StepOutcome};
-use swarmctl::engine::{fake::ANY, FakeEngine};
+use swarmctl::apply::{apply, ApplyOptions, Execute, Silent, StepOutcome};
+use swarmctl::engine::fake::{FakeHealth, ANY};
+use swarmctl::engine::{EngineError, FakeEngine};
 use swarmctl::model::objects::{ContainerSpec, NetworkAttachment, NetworkSpec};
 use swarmctl::plan::host::{ContainerRef, HostOp, NetworkRef, Plan};
 use swarmctl::plan::{Cause, StepId};
 
 fn create(plan: &mut Plan, name: &str, network: Option<StepId>, after: Vec<StepId>) -> StepId {
     let mut spec = ContainerSpec { name: name.into(), image: "img".into(), ..Default::default() };
-    let networks: Vec<NetworkRef> = network.into_iter().map(NetworkRef::CreatedBy).collect();
-    spec.networks = networks.iter().map(|_| NetworkAttachment { network_id: String::new(), aliases: vec![] }).collect();
+    spec.network = network.map(|_| NetworkAttachment { network_id: String::new(), aliases: vec![] });
     let mut after = after;
     after.extend(network);
-    let created = plan.push(HostOp::CreateContainer { spec: Box::new(spec), networks }, Cause::Missing, after, Some(name));
+    let created = plan.push(HostOp::CreateContainer { spec: Box::new(spec), network: network.map(NetworkRef::CreatedBy) }, Cause::Missing, after, Some(name));
     plan.push(HostOp::StartContainer { container: ContainerRef::CreatedBy(created), name: name.into() }, Cause::Missing, vec![created], Some(name))
 }
 
@@ -78,7 +77,7 @@ async fn cancelling_stops_scheduling_and_reports_what_did_not_run() {
     let first = create(&mut plan, "first", None, vec![]);
     create(&mut plan, "second", None, vec![first]);
     let options = ApplyOptions::default();
-    options.cancel.store(true, Ordering::SeqCst);
+    options.cancel.cancel();
     let report = apply(&plan, Arc::new(engine.clone()), &Silent, &options).await;
     assert!(report.interrupted);
     assert!(report.outcomes.iter().all(|o| *o == StepOutcome::NotRun));
@@ -94,4 +93,56 @@ async fn created_ids_reach_the_steps_that_use_them() {
     let report = apply(&plan, Arc::new(engine.clone()), &Silent, &ApplyOptions::default()).await;
     assert!(report.converged(), "{:?}", report.outcomes);
     assert!(engine.calls().contains(&"start_container web".to_string()));
+}
+
+/// Ctrl-C must end a wait at once, not when the wait would have timed out (the clock is
+/// tokio's paused test clock, so this measures no real time).
+#[tokio::test(start_paused = true)]
+async fn cancelling_ends_the_waits_in_flight_at_once() {
+    let engine = FakeEngine::new();
+    engine.set_health("db", FakeHealth::NeverHealthy);
+    let mut plan = Plan::default();
+    let started = create(&mut plan, "db", None, vec![]);
+    let wait = plan.push(
+        HostOp::WaitHealthy { container: ContainerRef::CreatedBy(started - 1), name: "db".into(), timeout: Duration::from_secs(300) },
+        Cause::Readiness,
+        vec![started],
+        Some("db"),
+    );
+    let options = ApplyOptions::default();
+    let cancel = options.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        cancel.cancel();
+    });
+    let began = tokio::time::Instant::now();
+    let report = apply(&plan, Arc::new(engine.clone()), &Silent, &options).await;
+    assert!(began.elapsed() < Duration::from_secs(5), "the wait ran on for {:?}", began.elapsed());
+    assert!(report.interrupted);
+    assert_eq!(report.outcomes[wait], StepOutcome::NotRun);
+    assert!(matches!(report.outcomes[started], StepOutcome::Done { .. }));
+}
+
+/// An engine whose every call panics.
+struct Panicking;
+
+#[async_trait::async_trait]
+impl Execute<HostOp> for Panicking {
+    async fn execute(&self, _: &HostOp) -> Result<Option<String>, EngineError> {
+        panic!("a bug in the engine layer")
+    }
+}
+
+#[tokio::test]
+async fn a_panic_inside_a_step_is_a_failure_with_its_message() {
+    let mut plan = Plan::default();
+    let first = network(&mut plan);
+    let second = create(&mut plan, "web", Some(first), vec![]);
+    let report = apply(&plan, Arc::new(Panicking), &Silent, &ApplyOptions::default()).await;
+    match &report.outcomes[first] {
+        StepOutcome::Failed { error, .. } => assert!(error.contains("a bug in the engine layer"), "{error}"),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert!(matches!(report.outcomes[second], StepOutcome::Skipped { .. }));
+    assert!(!report.converged());
 }

@@ -276,15 +276,14 @@ async fn a_container_joins_two_networks_with_aliases_gets_its_files_and_is_obser
 
         // The app: two networks with aliases, a volume, a secret file.
         let app_spec = ContainerSpec {
-            networks: vec![
-                NetworkAttachment { network_id: front.clone(), aliases: vec!["app".into(), "app-front".into()] },
-                NetworkAttachment { network_id: back.clone(), aliases: vec!["app-back".into()] },
-            ],
+            network: Some(NetworkAttachment { network_id: front.clone(), aliases: vec!["app".into(), "app-front".into()] }),
             mounts: vec![Mount { kind: MountKind::Volume, source: volume.clone(), target: "/data".into(), read_only: false }],
-            files: vec![secret_file()],
             ..container(&stack, "app", &["/bin/sleep", "300"])
         };
         let app = engine.create_container(&app_spec).await.expect("create app");
+        let back_attachment = NetworkAttachment { network_id: back.clone(), aliases: vec!["app-back".into()] };
+        engine.connect_network(&app, &back_attachment).await.expect("connect back");
+        engine.copy_files(&app, &[secret_file()]).await.expect("copy files");
         let inspected = inspect(&app);
         assert_eq!(inspected["State"]["Status"], "created", "create must not start");
         let endpoints = &inspected["NetworkSettings"]["Networks"];
@@ -304,15 +303,13 @@ async fn a_container_joins_two_networks_with_aliases_gets_its_files_and_is_obser
         engine.wait_running(&app, Duration::from_secs(10)).await.expect("app runs");
 
         // The delivered file, read back by a container that prints its mode, owner and content.
-        let reader_spec = ContainerSpec {
-            files: vec![secret_file()],
-            ..container(
-                &stack,
-                "reader",
-                &["/bin/sh", "-c", "stat -c '%a %u %g' /run/secrets/token && cat /run/secrets/token && stat -c '%a' /run/secrets"],
-            )
-        };
+        let reader_spec = container(
+            &stack,
+            "reader",
+            &["/bin/sh", "-c", "stat -c '%a %u %g' /run/secrets/token && cat /run/secrets/token && stat -c '%a' /run/secrets"],
+        );
         let reader = engine.create_container(&reader_spec).await.expect("create reader");
+        engine.copy_files(&reader, &[secret_file()]).await.expect("copy files");
         engine.start_container(&reader).await.expect("start reader");
         let outcome = engine.wait_exit(&reader, Duration::from_secs(20), 10).await.expect("reader exits");
         assert_eq!(outcome.exit_code, 0, "{:?}", outcome.log_tail);
@@ -601,28 +598,27 @@ async fn conflicts_missing_objects_and_half_made_containers() {
             .await
             .expect("network");
         let dangling = ContainerSpec {
-            networks: vec![
-                NetworkAttachment { network_id: net_id.clone(), aliases: vec![] },
-                NetworkAttachment { network_id: "swarmctl-no-such-network".into(), aliases: vec![] },
-            ],
+            network: Some(NetworkAttachment { network_id: net_id.clone(), aliases: vec![] }),
             ..container(&stack, "dangling", &["/bin/true"])
         };
         let dangling_id = engine.create_container(&dangling).await.expect("create succeeds");
+        let missing = NetworkAttachment { network_id: "swarmctl-no-such-network".into(), aliases: vec![] };
+        engine.connect_network(&dangling_id, &missing).await.expect("connect succeeds");
         let error = engine.start_container(&dangling_id).await.expect_err("start fails");
         assert!(error.is_not_found(), "{error:?}");
         assert!(error.to_string().contains(&format!("{stack}-dangling")), "errors name the container: {error}");
 
-        // A failure after create (the file cannot be written under a regular file) leaves no
-        // container behind.
+        // A file that cannot be written (under a regular file) fails the copy, naming the
+        // container and never the content.
         let half = ContainerSpec {
-            networks: vec![NetworkAttachment { network_id: net_id, aliases: vec![] }],
-            files: vec![FileDelivery { path: "/etc/passwd/impossible".into(), ..secret_file() }],
+            network: Some(NetworkAttachment { network_id: net_id, aliases: vec![] }),
             ..container(&stack, "half", &["/bin/true"])
         };
-        let error = engine.create_container(&half).await.expect_err("delivery fails");
-        assert!(error.to_string().starts_with(&format!("deliver files to container {stack}-half")), "{error}");
+        let half_id = engine.create_container(&half).await.expect("create");
+        let impossible = FileDelivery { path: "/etc/passwd/impossible".into(), ..secret_file() };
+        let error = engine.copy_files(&half_id, &[impossible]).await.expect_err("delivery fails");
+        assert!(error.to_string().starts_with(&format!("copy files {stack}-half")), "{error}");
         assert!(!error.to_string().contains(SECRET));
-        assert!(!docker_succeeds(&["inspect", &format!("{stack}-half")]), "the half-made container was removed");
 
         // A running container is not removed without a stop.
         engine.start_container(&first).await.expect("start");
@@ -631,11 +627,9 @@ async fn conflicts_missing_objects_and_half_made_containers() {
         // Redacted file content (a plan read back from JSON) is refused before anything changes.
         let json = serde_json::to_string(&secret_file()).expect("serialise");
         let redacted: FileDelivery = serde_json::from_str(&json).expect("deserialise");
-        let spec = ContainerSpec { files: vec![redacted], ..container(&stack, "redacted", &["/bin/true"]) };
-        let error = engine.create_container(&spec).await.expect_err("redacted content");
+        let error = engine.copy_files(&half_id, &[redacted]).await.expect_err("redacted content");
         assert!(matches!(error, EngineError::Invalid { .. }), "{error:?}");
         assert!(!error.to_string().contains(SECRET));
-        assert!(!docker_succeeds(&["inspect", &format!("{stack}-redacted")]));
     })
     .await;
 }

@@ -190,3 +190,35 @@ async fn a_replacement_mounts_its_predecessors_anonymous_volumes_and_only_down_v
     assert!(!keep.contains("anonymous"), "{keep}");
     insta::assert_snapshot!("down_volumes", delete);
 }
+
+const TWO_NETWORKS: &str = r#"
+name: shop
+services:
+  web:
+    image: swarmctl-test/testapp:latest
+    networks: [front, back]
+    configs: [{source: settings, target: /etc/web.conf}]
+networks: {front: {}, back: {}}
+configs:
+  settings: {content: "greeting=hello"}
+"#;
+
+/// A container that needs more than one call is made under another name and renamed last, so
+/// a deploy killed half-way leaves nothing a later plan could take for a finished container.
+#[tokio::test]
+async fn a_container_made_in_several_calls_gets_its_name_last_and_a_half_made_one_is_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let loaded = stack(dir.path(), TWO_NETWORKS);
+    let planned = deploy(&engine, &loaded).await;
+    insta::assert_snapshot!("made_in_several_calls", planned.to_string());
+    assert!(plan_for(&engine, &loaded).await.is_empty());
+
+    // Killed before the rename: the half-made container has the stack's labels and the right
+    // spec hash, but not its name.
+    let made = engine.container("shop-web-1").unwrap();
+    engine.add_container(ObservedContainer { name: "shop-web-1.incomplete".into(), state: ContainerState::Created, ..made });
+    let again = deploy(&engine, &loaded).await;
+    insta::assert_snapshot!("half_made_is_made_again", again.to_string());
+    assert!(plan_for(&engine, &loaded).await.is_empty());
+}

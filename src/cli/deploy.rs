@@ -5,7 +5,6 @@ use super::inspect::load;
 use super::progress::{Lines, Live};
 use super::{Exit, StackArgs};
 use std::io::IsTerminal;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use swarmctl::apply::{ApplyOptions, ApplyReport, Progress, StepOutcome};
@@ -16,6 +15,8 @@ use swarmctl::store::local::LocalStore;
 use swarmctl::store::StoreError;
 use swarmctl::target::host::HostTarget;
 use swarmctl::target::Target;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
 
 /// Flags for reaching the engine, shared by every engine command.
 #[derive(Debug, clap::Args, Clone)]
@@ -77,21 +78,21 @@ async fn connect(args: &EngineArgs) -> Result<Chosen, Exit> {
     let mut options = ConnectOptions::from_environment(|name| std::env::var(name).ok());
     options.insecure = args.insecure;
     let docker = engine::connect(&options).await.map_err(|e| {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         Exit::Engine
     })?;
     let info = docker.info().await.map_err(|e| {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         Exit::Engine
     })?;
     match (args.target, info.swarm_manager) {
         (TargetArg::Swarm, _) => {
-            eprintln!("error: the swarm target is not available yet; use `--target host`");
+            errln!("error: the swarm target is not available yet; use `--target host`");
             return Err(Exit::InvalidInput);
         }
         (TargetArg::Auto, true) => {
-            eprintln!("error: this engine is a swarm manager, and the swarm target is not available yet");
-            eprintln!("  help: deploy plain containers to this engine with `--target host`");
+            errln!("error: this engine is a swarm manager, and the swarm target is not available yet");
+            errln!("  help: deploy plain containers to this engine with `--target host`");
             return Err(Exit::InvalidInput);
         }
         _ => {}
@@ -103,11 +104,7 @@ async fn connect(args: &EngineArgs) -> Result<Chosen, Exit> {
 fn deploy_options(deploy: &DeployArgs) -> DeployOptions {
     DeployOptions {
         plan: PlanOptions { timeout: deploy.timeout },
-        apply: ApplyOptions {
-            concurrency: deploy.parallel,
-            kill_after_mutations: std::env::var("SWARMCTL_TEST_KILL_AFTER").ok().and_then(|k| k.parse().ok()),
-            ..ApplyOptions::default()
-        },
+        apply: ApplyOptions { concurrency: deploy.parallel, ..ApplyOptions::default() },
         lock_timeout: deploy.lock.lock_timeout,
     }
 }
@@ -118,8 +115,8 @@ pub async fn plan(stack: &StackArgs, engine_args: &EngineArgs, deploy: &DeployAr
     let observed = target.observe(&loaded.stack.name, Some(&loaded.stack)).await.map_err(engine_error)?;
     let plan = target.plan(&loaded.stack, &loaded.graph, &observed, &deploy_options(deploy).plan).map_err(|e| plan_error(&e))?;
     match engine_args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default()),
-        Output::Text => print!("{plan}"),
+        Output::Json => outln!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default()),
+        Output::Text => out!("{plan}"),
     }
     Ok(Exit::Ok)
 }
@@ -127,14 +124,8 @@ pub async fn plan(stack: &StackArgs, engine_args: &EngineArgs, deploy: &DeployAr
 pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &DeployArgs) -> Result<Exit, Exit> {
     let loaded = load(stack)?;
     let Chosen::Host(target) = connect(engine_args).await?;
-    let options = deploy_options(deploy);
-    let cancel = options.apply.cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupted: letting in-flight calls finish, starting nothing new");
-            cancel.store(true, Ordering::SeqCst);
-        }
-    });
+    let mut options = deploy_options(deploy);
+    options.apply.cancel = interrupt_on_signals();
     let printer = Printer::new(engine_args.output);
     let deployed = deploy::deploy(&target, &loaded, &options, &printer).await;
     finish(deployed, &printer, &loaded.stack.name)
@@ -144,7 +135,8 @@ pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &Deploy
 pub async fn down(args: &StackArgs, engine_args: &EngineArgs, volumes: bool, lock: &LockArgs) -> Result<Exit, Exit> {
     let name = stack_name(args)?;
     let Chosen::Host(target) = connect(engine_args).await?;
-    let options = DeployOptions { lock_timeout: lock.lock_timeout, ..DeployOptions::default() };
+    let apply = ApplyOptions { cancel: interrupt_on_signals(), ..ApplyOptions::default() };
+    let options = DeployOptions { lock_timeout: lock.lock_timeout, apply, ..DeployOptions::default() };
     let printer = Printer::new(engine_args.output);
     let removed = deploy::down(&target, &name, volumes, &options, &printer).await;
     finish(removed, &printer, &name)
@@ -155,13 +147,17 @@ fn finish<O: Op>(result: Result<Deployed<O>, DeployError>, printer: &Printer<O>,
     let deployed = match result {
         Ok(deployed) => deployed,
         Err(DeployError::Store(StoreError::Busy { holder, .. })) => {
-            eprintln!("error: another deploy of `{name}` is running ({holder})");
-            eprintln!("  help: wait for it, or pass a longer `--lock-timeout`");
+            errln!("error: another deploy of `{name}` is running ({holder})");
+            errln!("  help: wait for it, or pass a longer `--lock-timeout`");
             return Err(Exit::Locked);
         }
         Err(DeployError::Plan(e)) => return Err(plan_error(&e)),
+        Err(DeployError::Interrupted) => {
+            errln!("interrupted before anything changed");
+            return Err(Exit::Interrupted);
+        }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Err(Exit::Engine);
         }
     };
@@ -172,6 +168,9 @@ fn finish<O: Op>(result: Result<Deployed<O>, DeployError>, printer: &Printer<O>,
     summarize(&deployed.plan, &deployed.report, printer.output, deployed.revision);
     Ok(if deployed.report.interrupted {
         Exit::Interrupted
+    } else if deployed.report.engine_lost() {
+        errln!("error: the engine stopped answering during the deploy; run it again once the engine is back");
+        Exit::Engine
     } else if deployed.report.converged() {
         Exit::Ok
     } else {
@@ -179,14 +178,41 @@ fn finish<O: Op>(result: Result<Deployed<O>, DeployError>, printer: &Printer<O>,
     })
 }
 
+/// Ctrl-C, SIGTERM (CI systems, `timeout`) and SIGHUP (a closed terminal) interrupt: nothing new
+/// starts, waits end, in-flight calls finish and the revision says so. A second signal exits
+/// at once.
+fn interrupt_on_signals() -> CancellationToken {
+    use tokio::signal::unix::{signal, SignalKind};
+    let cancel = CancellationToken::new();
+    let token = cancel.clone();
+    let streams: Vec<_> = [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()].into_iter().filter_map(|kind| signal(kind).ok()).collect();
+    tokio::spawn(async move {
+        let mut signals = futures::stream::select_all(streams.into_iter().map(tokio_stream_of));
+        if signals.next().await.is_some() {
+            errln!("interrupted: letting in-flight calls finish, starting nothing new (again to quit at once)");
+            token.cancel();
+        }
+        if signals.next().await.is_some() {
+            errln!("interrupted again: quitting now");
+            std::process::exit(Exit::Interrupted as i32);
+        }
+    });
+    cancel
+}
+
+/// A signal stream as a `futures` stream.
+fn tokio_stream_of(mut signal: tokio::signal::unix::Signal) -> impl futures::Stream<Item = ()> {
+    futures::stream::poll_fn(move |context| signal.poll_recv(context))
+}
+
 fn engine_error(e: engine::EngineError) -> Exit {
-    eprintln!("error: {e}");
+    errln!("error: {e}");
     Exit::Engine
 }
 
 fn plan_error(e: &swarmctl::plan::PlanError) -> Exit {
-    eprint!("{e}");
-    eprintln!("nothing was changed");
+    err!("{e}");
+    errln!("nothing was changed");
     Exit::InvalidInput
 }
 
@@ -241,14 +267,14 @@ impl<O: Op> Progress<O> for Printer<O> {
 
 impl<O: Op> Reporter<O> for Printer<O> {
     fn waiting_for_lock(&self, holder: &str) {
-        eprintln!("waiting for another deploy of this stack ({holder})");
+        errln!("waiting for another deploy of this stack ({holder})");
     }
 
     /// The plan as text, or, when there is nothing to apply, the JSON document a reader
     /// expects anyway.
     fn planned(&self, plan: &Plan<O>) {
         match self.output {
-            Output::Text => print!("{plan}"),
+            Output::Text => out!("{plan}"),
             Output::Json if plan.is_empty() => summarize(plan, &ApplyReport::default(), Output::Json, None),
             Output::Json => {}
         }
@@ -257,8 +283,8 @@ impl<O: Op> Reporter<O> for Printer<O> {
 
     fn replanned(&self, plan: &Plan<O>) {
         self.close_display();
-        eprintln!("the engine changed while deploying; planning again:");
-        eprint!("{plan}");
+        errln!("the engine changed while deploying; planning again:");
+        err!("{plan}");
         self.show(plan);
     }
 }
@@ -266,7 +292,7 @@ impl<O: Op> Reporter<O> for Printer<O> {
 fn summarize<O: Op>(plan: &Plan<O>, report: &ApplyReport, output: Output, revision: Option<u32>) {
     if output == Output::Json {
         let json = serde_json::json!({ "plan": plan, "report": report, "revision": revision });
-        println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
         return;
     }
     let done = report.count(|o| matches!(o, StepOutcome::Done { .. }));
@@ -278,7 +304,7 @@ fn summarize<O: Op>(plan: &Plan<O>, report: &ApplyReport, output: Output, revisi
         other => other,
     };
     let revision = revision.map(|r| format!(", revision {r}")).unwrap_or_default();
-    println!("{verdict} in {:.1}s: {done} done, {failed} failed, {skipped} skipped, {not_run} not run{revision}", report.seconds);
+    outln!("{verdict} in {:.1}s: {done} done, {failed} failed, {skipped} skipped, {not_run} not run{revision}", report.seconds);
 }
 
 /// The stack's name: loaded from its files when the argument is a path, else taken as a name.
@@ -295,9 +321,9 @@ pub async fn status(args: &StackArgs, engine_args: &EngineArgs) -> Result<Exit, 
     let observed = target.observe(&name, None).await.map_err(engine_error)?;
     let status = target.status(&name, &observed);
     if engine_args.output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
     } else {
-        print!("{status}");
+        out!("{status}");
     }
     Ok(if status.all_ready() { Exit::Ok } else { Exit::NotConverged })
 }
@@ -306,19 +332,19 @@ pub async fn history(args: &StackArgs, engine_args: &EngineArgs) -> Result<Exit,
     let name = stack_name(args)?;
     let Chosen::Host(target) = connect(engine_args).await?;
     let revisions = target.store().revisions(&name).await.map_err(|e| {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         Exit::Engine
     })?;
     if engine_args.output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&revisions).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&revisions).unwrap_or_default());
         return Ok(Exit::Ok);
     }
     if revisions.is_empty() {
-        println!("stack `{name}` has no revisions on this engine");
+        outln!("stack `{name}` has no revisions on this engine");
     }
     for r in &revisions {
         let c = &r.content;
-        println!("revision {:<4} unix {}  {:<12} {} steps, {} failed, {:.1}s", r.number, r.unix_time, c.result, c.steps, c.failed_steps, c.seconds);
+        outln!("revision {:<4} unix {}  {:<12} {} steps, {} failed, {:.1}s", r.number, r.unix_time, c.result, c.steps, c.failed_steps, c.seconds);
     }
     Ok(Exit::Ok)
 }

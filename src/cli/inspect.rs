@@ -29,7 +29,7 @@ pub fn load(args: &StackArgs) -> Result<Loaded, Exit> {
         Err(failure) => {
             print_diagnostics(&failure.diagnostics, &failure.sources);
             let errors = failure.diagnostics.0.iter().filter(|d| d.is_error()).count();
-            eprintln!("{errors} error{} found; nothing was changed", if errors == 1 { "" } else { "s" });
+            errln!("{errors} error{} found; nothing was changed", if errors == 1 { "" } else { "s" });
             Err(Exit::InvalidInput)
         }
     }
@@ -56,7 +56,7 @@ pub fn validate(args: &StackArgs) -> Exit {
         Ok(loaded) => {
             let stack = &loaded.stack;
             let warnings = loaded.warnings.0.len();
-            println!(
+            outln!(
                 "stack `{}` is valid: {} service{}, {} network{}, {} volume{}{}",
                 stack.name,
                 stack.services.len(),
@@ -79,9 +79,9 @@ pub fn render(args: &StackArgs, json: bool) -> Exit {
         Ok(loaded) => {
             let document = render::document(&loaded);
             if json {
-                println!("{}", serde_json::to_string_pretty(&document).unwrap_or_default());
+                outln!("{}", serde_json::to_string_pretty(&document).unwrap_or_default());
             } else {
-                print!("{}", render::to_yaml(&document));
+                out!("{}", render::to_yaml(&document));
             }
             done_with(loaded);
             Exit::Ok
@@ -93,7 +93,7 @@ pub fn render(args: &StackArgs, json: bool) -> Exit {
 pub fn graph(args: &StackArgs, drawing: Drawing) -> Exit {
     match load(args) {
         Ok(loaded) => {
-            print!(
+            out!(
                 "{}",
                 match drawing {
                     Drawing::Text => loaded.graph.to_text(),

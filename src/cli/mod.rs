@@ -1,6 +1,14 @@
 //! The command line: clap definitions, and one small function per command that turns arguments
 //! into options, calls the library, and prints. All printing happens here.
 
+/// `println!`, `print!`, `eprintln!`, `eprint!` that survive a closed stream: with
+/// `swarmctl deploy | head` the deploy goes on, and its exit code stays true, after the reader
+/// has gone (the std macros panic on a broken pipe).
+macro_rules! outln { ($($arg:tt)*) => {{ use std::io::Write as _; let _ = writeln!(std::io::stdout(), $($arg)*); }} }
+macro_rules! out { ($($arg:tt)*) => {{ use std::io::Write as _; let _ = write!(std::io::stdout(), $($arg)*); }} }
+macro_rules! errln { ($($arg:tt)*) => {{ use std::io::Write as _; let _ = writeln!(std::io::stderr(), $($arg)*); }} }
+macro_rules! err { ($($arg:tt)*) => {{ use std::io::Write as _; let _ = write!(std::io::stderr(), $($arg)*); }} }
+
 mod deploy;
 mod inspect;
 mod progress;
@@ -157,7 +165,7 @@ pub fn run() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return Exit::Engine.into();
         }
     };

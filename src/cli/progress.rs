@@ -29,7 +29,7 @@ impl<O: Op> Progress<O> for Lines {
     fn started(&self, step: &Step<O>) {
         if !step.op.is_mutation() {
             let _guard = self.printed.lock();
-            eprintln!("[{:>6.1}s]   {} {} …", self.started.elapsed().as_secs_f64(), step.op.verb(), step.op.object());
+            errln!("[{:>6.1}s]   {} {} …", self.started.elapsed().as_secs_f64(), step.op.verb(), step.op.object());
         }
     }
 
@@ -37,14 +37,14 @@ impl<O: Op> Progress<O> for Lines {
         let _guard = self.printed.lock();
         let at = self.started.elapsed().as_secs_f64();
         match outcome {
-            StepOutcome::Done { seconds } => eprintln!("[{at:>6.1}s] {} {} {} ({seconds:.2}s)", self.paint("32", "✓"), step.op.verb(), step.op.object()),
+            StepOutcome::Done { seconds } => errln!("[{at:>6.1}s] {} {} {} ({seconds:.2}s)", self.paint("32", "✓"), step.op.verb(), step.op.object()),
             StepOutcome::Failed { error, detail, .. } => {
-                eprintln!("[{at:>6.1}s] {} {} {}: {error}", self.paint("31", "✗"), step.op.verb(), step.op.object());
+                errln!("[{at:>6.1}s] {} {} {}: {error}", self.paint("31", "✗"), step.op.verb(), step.op.object());
                 for line in detail {
-                    eprintln!("           | {line}");
+                    errln!("           | {line}");
                 }
             }
-            StepOutcome::Skipped { because } => eprintln!("[{at:>6.1}s] - {} {} skipped (step #{because} failed)", step.op.verb(), step.op.object()),
+            StepOutcome::Skipped { because } => errln!("[{at:>6.1}s] - {} {} skipped (step #{because} failed)", step.op.verb(), step.op.object()),
             StepOutcome::NotRun => {}
         }
     }
@@ -143,7 +143,7 @@ impl Drop for Live {
         }
         if let Ok(failures) = self.failures.lock() {
             for line in failures.iter() {
-                eprintln!("{line}");
+                errln!("{line}");
             }
         }
     }

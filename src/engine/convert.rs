@@ -52,16 +52,16 @@ pub(crate) fn duration_to_nanos(duration: Duration) -> i64 {
     i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX)
 }
 
-/// The body of `POST /containers/create` for a spec. Only the first network goes into the
-/// create call (API 1.41 refuses several); see [`endpoint_settings`] for the others.
+/// The body of `POST /containers/create` for a spec: one network at most (API 1.41 refuses
+/// several); see [`endpoint_settings`] for the others.
 pub(crate) fn container_create_body(spec: &ContainerSpec) -> ContainerCreateBody {
-    let networking_config = spec.networks.first().map(|attachment| NetworkingConfig {
+    let networking_config = spec.network.as_ref().map(|attachment| NetworkingConfig {
         endpoints_config: Some(HashMap::from([(attachment.network_id.clone(), endpoint_settings(attachment))])),
     });
     let network_mode = spec
         .network_mode
         .clone()
-        .or_else(|| spec.networks.first().map(|attachment| attachment.network_id.clone()));
+        .or_else(|| spec.network.as_ref().map(|attachment| attachment.network_id.clone()));
     let exposed_ports: Vec<String> = {
         let unique: BTreeSet<String> = spec
             .ports
@@ -479,7 +479,7 @@ mod tests {
                 Mount { kind: MountKind::Bind, source: "/etc/hosts".into(), target: "/h".into(), read_only: true },
                 Mount { kind: MountKind::Tmpfs, source: String::new(), target: "/scratch".into(), read_only: false },
             ],
-            networks: vec![attachment("net-a", &["web"]), attachment("net-b", &["web", "frontend"])],
+            network: Some(attachment("net-a", &["web"])),
             healthcheck: Some(Healthcheck {
                 test: vec!["CMD-SHELL".into(), "nc -z localhost 80".into()],
                 interval: Some(Duration::from_millis(1500)),
@@ -586,7 +586,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_first_network_is_joined_at_create() {
+    fn the_network_is_joined_at_create() {
         let body = container_create_body(&web_spec());
         let endpoints = body.networking_config.and_then(|config| config.endpoints_config).expect("endpoints");
         assert_eq!(endpoints.len(), 1);
@@ -596,7 +596,7 @@ mod tests {
 
     #[test]
     fn network_mode_wins_over_networks() {
-        let spec = ContainerSpec { network_mode: Some("host".into()), networks: Vec::new(), ..web_spec() };
+        let spec = ContainerSpec { network_mode: Some("host".into()), network: None, ..web_spec() };
         let body = container_create_body(&spec);
         assert_eq!(body.host_config.and_then(|host| host.network_mode).as_deref(), Some("host"));
         assert!(body.networking_config.is_none());

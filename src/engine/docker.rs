@@ -1,10 +1,7 @@
 //! The [`Engine`] for one Docker host, over the Docker Engine API (bollard).
 //!
 //! A straight translation: each method is one API operation (or a wait built from the event
-//! stream and `inspect`). It decides nothing: no retries, no adoption, no naming. The only
-//! multi-call method is [`Engine::create_container`], because API 1.41 cannot create a
-//! container on several networks at once; it removes the half-made container again if a
-//! later call fails, so a labelled container always means a complete one.
+//! stream and `inspect`). It decides nothing: no retries, no adoption, no naming.
 //!
 //! Cloning is cheap (the connection pool is shared); share one [`DockerEngine`] across tasks.
 
@@ -28,7 +25,7 @@ use super::convert;
 use super::error::{sanitize, EngineError, Operation};
 use super::events::ContainerEvents;
 use crate::model::host::{CandidateNames, ContainerState, ForeignNames, HealthState, ObservedState};
-use crate::model::objects::{BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec};
+use crate::model::objects::{BuildSpec, ContainerSpec, FileDelivery, NetworkAttachment, NetworkSpec, VolumeSpec};
 use super::{EngineInfo, ExitOutcome, HostEngine};
 
 /// How many log lines a failed wait carries.
@@ -410,62 +407,35 @@ impl HostEngine for DockerEngine {
     }
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
-        let operation = "create container";
         let name = spec.name.as_str();
-        // Build the file archive first: a bad path or redacted content fails before any change.
-        let archive = if spec.files.is_empty() {
-            None
-        } else {
-            Some(files_archive(&spec.files).map_err(|error| archive_error(operation, name, error))?)
-        };
         let options = CreateContainerOptions { name: Some(name.to_string()), ..CreateContainerOptions::default() };
         let created = self
             .docker
             .create_container(Some(options), convert::container_create_body(spec))
             .await
-            .map_err(|error| self.error(operation, name, error))?;
-        let id = created.id;
+            .map_err(|error| self.error("create container", name, error))?;
+        Ok(created.id)
+    }
 
-        let finish = async {
-            for attachment in spec.networks.iter().skip(1) {
-                let request = NetworkConnectRequest {
-                    container: id.clone(),
-                    endpoint_config: Some(convert::endpoint_settings(attachment)),
-                };
-                self.docker.connect_network(&attachment.network_id, request).await.map_err(|error| {
-                    self.error(
-                        "connect network",
-                        &format!("{} to container {name}", short_id(&attachment.network_id)),
-                        error,
-                    )
-                })?;
+    async fn connect_network(&self, id: &str, attachment: &NetworkAttachment) -> Result<(), EngineError> {
+        let request = NetworkConnectRequest { container: id.to_string(), endpoint_config: Some(convert::endpoint_settings(attachment)) };
+        match self.docker.connect_network(&attachment.network_id, request).await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let container = self.describe_container(id).await;
+                Err(self.error("connect network", &format!("{} to container {container}", short_id(&attachment.network_id)), error))
             }
-            if let Some(archive) = archive {
-                let options = UploadToContainerOptions { path: "/".to_string(), ..UploadToContainerOptions::default() };
-                self.docker
-                    .upload_to_container(&id, Some(options), bollard::body_full(archive.into()))
-                    .await
-                    .map_err(|error| self.error("deliver files to container", name, error))?;
-            }
-            Ok::<(), EngineError>(())
-        };
-        if let Err(error) = finish.await {
-            let cleanup = RemoveContainerOptions { force: true, v: false, link: false };
-            return Err(match self.docker.remove_container(&id, Some(cleanup)).await {
-                Ok(()) => error,
-                Err(cleanup_error) => EngineError::Api {
-                    operation,
-                    resource: name.to_string(),
-                    status: None,
-                    message: format!(
-                        "{error}; removing the half-created container {} also failed: {}",
-                        short_id(&id),
-                        convert::error_chain(&cleanup_error)
-                    ),
-                },
-            });
         }
-        Ok(id)
+    }
+
+    async fn copy_files(&self, id: &str, files: &[FileDelivery]) -> Result<(), EngineError> {
+        let operation = "copy files";
+        let archive = files_archive(files).map_err(|error| archive_error(operation, &short_id(id), error))?;
+        let options = UploadToContainerOptions { path: "/".to_string(), ..UploadToContainerOptions::default() };
+        match self.docker.upload_to_container(id, Some(options), bollard::body_full(archive.into())).await {
+            Ok(()) => Ok(()),
+            Err(error) => Err(self.container_error(operation, id, error).await),
+        }
     }
 
     async fn start_container(&self, id: &str) -> Result<(), EngineError> {

@@ -131,6 +131,11 @@ impl EngineError {
         matches!(self, EngineError::Conflict { .. })
     }
 
+    /// True when the engine did not answer at all: unreachable, or the connection broke.
+    pub fn is_engine_lost(&self) -> bool {
+        matches!(self, EngineError::Unreachable { .. } | EngineError::Api { status: None, .. })
+    }
+
     /// True when retrying later may help (engine unreachable, 5xx, transport failures, timeouts).
     pub fn is_transient(&self) -> bool {
         match self {

@@ -34,7 +34,7 @@ use crate::model::host::{
     is_anonymous_volume, CandidateNames, ContainerState, ForeignNames, HealthState, ObservedContainer, ObservedNetwork, ObservedState,
     ObservedVolume,
 };
-use crate::model::objects::{BuildSpec, ContainerSpec, MountKind, NetworkSpec, VolumeSpec};
+use crate::model::objects::{BuildSpec, ContainerSpec, FileDelivery, MountKind, NetworkAttachment, NetworkSpec, VolumeSpec};
 use super::{EngineInfo, ExitOutcome, HostEngine};
 use crate::model::labels::LABEL_STACK;
 
@@ -394,7 +394,7 @@ impl HostEngine for FakeEngine {
                 state: ContainerState::Created,
                 health: None,
                 created: "2000-01-01T00:00:00Z".into(),
-                networks: spec.networks.iter().map(|n| n.network_id.clone()).filter(|id| !id.is_empty()).collect(),
+                networks: spec.network.iter().map(|n| n.network_id.clone()).filter(|id| !id.is_empty()).collect(),
                 anonymous_volumes: spec
                     .mounts
                     .iter()
@@ -405,6 +405,24 @@ impl HostEngine for FakeEngine {
             },
         );
         Ok(id)
+    }
+
+    async fn connect_network(&self, id: &str, attachment: &NetworkAttachment) -> Result<(), EngineError> {
+        let name = self.container_name(id);
+        let _call = self.begin("connect_network", &name).await?;
+        let mut world = self.lock();
+        if !world.networks.contains_key(&attachment.network_id) {
+            return Err(not_found("connect network", &attachment.network_id));
+        }
+        let container = find_container_mut(&mut world, id).ok_or_else(|| not_found("connect network", &name))?;
+        container.networks.insert(attachment.network_id.clone());
+        Ok(())
+    }
+
+    async fn copy_files(&self, id: &str, _files: &[FileDelivery]) -> Result<(), EngineError> {
+        let name = self.container_name(id);
+        let _call = self.begin("copy_files", &name).await?;
+        find_container_mut(&mut self.lock(), id).map(|_| ()).ok_or_else(|| not_found("copy files", &name))
     }
 
     async fn start_container(&self, id: &str) -> Result<(), EngineError> {

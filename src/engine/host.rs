@@ -7,7 +7,7 @@ use super::error::EngineError;
 use super::{EngineInfo, ExitOutcome};
 use crate::apply::Execute;
 use crate::model::host::{CandidateNames, ObservedState};
-use crate::model::objects::{BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec};
+use crate::model::objects::{BuildSpec, ContainerSpec, FileDelivery, NetworkAttachment, NetworkSpec, VolumeSpec};
 use crate::plan::host::HostOp;
 
 /// One container engine, as the host executor sees it. Each method is one API operation (or a
@@ -35,10 +35,14 @@ pub trait HostEngine: Send + Sync {
     /// Removes a volume by name; success if it does not exist.
     async fn remove_volume(&self, name: &str) -> Result<(), EngineError>;
 
-    /// Creates (does not start) a container: on the first network, connects the rest with
-    /// their aliases, uploads `files`. Returns its ID. On a failure after the create, the
-    /// half-made container is removed again, so a labelled container always means a complete one.
+    /// Creates (does not start) a container, on its one network if it has one. Returns its ID.
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, EngineError>;
+
+    /// Connects a created container to one more network, with DNS aliases.
+    async fn connect_network(&self, id: &str, attachment: &NetworkAttachment) -> Result<(), EngineError>;
+
+    /// Writes files (configs, secrets) into a created container, before it starts.
+    async fn copy_files(&self, id: &str, files: &[FileDelivery]) -> Result<(), EngineError>;
 
     /// Starts a created or stopped container.
     async fn start_container(&self, id: &str) -> Result<(), EngineError>;
@@ -82,6 +86,9 @@ impl<E: HostEngine + ?Sized> Execute<HostOp> for E {
             HostOp::RemoveVolume { name } => self.remove_volume(name).await.map(|_| None),
             HostOp::BuildImage { spec } => self.build_image(spec).await.map(|_| None),
             HostOp::CreateContainer { spec, .. } => self.create_container(spec).await.map(Some),
+            HostOp::ConnectNetwork { container, attachment, .. } => self.connect_network(container.id(), attachment).await.map(|_| None),
+            HostOp::CopyFiles { container, files, .. } => self.copy_files(container.id(), files).await.map(|_| None),
+            HostOp::RenameContainer { container, to, .. } => self.rename_container(container.id(), to).await.map(|_| None),
             HostOp::StartContainer { container, .. } => self.start_container(container.id()).await.map(|_| None),
             HostOp::StopContainer { id, grace, .. } => self.stop_container(id, *grace).await.map(|_| None),
             HostOp::RemoveContainer { id, anonymous_volumes, .. } => self.remove_container(id, *anonymous_volumes).await.map(|_| None),

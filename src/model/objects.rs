@@ -91,8 +91,8 @@ pub struct ContainerSpec {
     pub ports: Vec<PortBinding>,
     /// Volume, bind and tmpfs mounts.
     pub mounts: Vec<Mount>,
-    /// Networks to join: the first at create, the others connected before start.
-    pub networks: Vec<NetworkAttachment>,
+    /// The network joined at create (API 1.41 takes one); later steps connect the others.
+    pub network: Option<NetworkAttachment>,
     /// `host`, `none` or `container:<id>`; when set, `networks` is empty.
     pub network_mode: Option<String>,
     /// Health check; `None` keeps the image's.
@@ -131,8 +131,6 @@ pub struct ContainerSpec {
     pub dns: Vec<String>,
     /// Size of `/dev/shm` in bytes.
     pub shm_size: Option<i64>,
-    /// Files (configs and secrets) written into the container after create, before start.
-    pub files: Vec<FileDelivery>,
 }
 
 /// One published port.

@@ -26,7 +26,7 @@ pub trait Op: fmt::Debug + Clone + PartialEq + Serialize + Send + Sync + 'static
     /// What the step does, e.g. `create container`.
     fn verb(&self) -> &'static str;
     /// The object the step acts on, e.g. `shop-web-1`.
-    fn object(&self) -> &str;
+    fn object(&self) -> String;
     /// A word more for the plan's text form, e.g. `+anonymous volumes`.
     fn note(&self) -> Option<&'static str> {
         None
@@ -56,6 +56,8 @@ pub enum Cause {
     Down,
     /// An owned network whose name another owned network also has.
     Duplicate,
+    /// Left half-made by an interrupted deploy.
+    Incomplete,
 }
 
 impl fmt::Display for Cause {
@@ -71,6 +73,7 @@ impl fmt::Display for Cause {
             Cause::Readiness => f.write_str("readiness"),
             Cause::Down => f.write_str("down"),
             Cause::Duplicate => f.write_str("duplicate name"),
+            Cause::Incomplete => f.write_str("left incomplete by an interrupted deploy"),
         }
     }
 }

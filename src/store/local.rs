@@ -34,7 +34,7 @@ impl LocalStore {
 impl Store for LocalStore {
     async fn lock(&self, stack: &str, timeout: Duration, on_wait: &(dyn for<'a> Fn(&'a str) + Sync)) -> Result<Box<dyn Held>, StoreError> {
         let dir = self.stack_dir(stack)?;
-        match lock::acquire(&dir, timeout, on_wait) {
+        match lock::acquire(&dir, timeout, on_wait).await {
             Ok(held) => Ok(Box::new(held)),
             Err(lock::LockError::Busy { holder }) => Err(StoreError::Busy { stack: stack.to_string(), holder }),
             Err(lock::LockError::Io(error)) => Err(StoreError::Io { what: "take the deploy lock in", path: dir, error }),

@@ -22,7 +22,7 @@ pub enum LockError {
 }
 
 /// Takes the lock, waiting up to `timeout`; `on_wait` is called once with the holder's note.
-pub fn acquire(dir: &Path, timeout: Duration, on_wait: &(dyn Fn(&str) + Sync + '_)) -> Result<DeployLock, LockError> {
+pub async fn acquire(dir: &Path, timeout: Duration, on_wait: &(dyn Fn(&str) + Sync + '_)) -> Result<DeployLock, LockError> {
     let path = dir.join("lock");
     let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&path).map_err(LockError::Io)?;
     let deadline = Instant::now() + timeout;
@@ -39,7 +39,7 @@ pub fn acquire(dir: &Path, timeout: Duration, on_wait: &(dyn Fn(&str) + Sync + '
                     on_wait(&holder);
                     told = true;
                 }
-                std::thread::sleep(Duration::from_millis(100));
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(LockError::Io(e)),
         }
@@ -71,12 +71,12 @@ pub(crate) fn unix_now() -> u64 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_second_holder_waits_then_gives_up_naming_the_first() {
+    #[tokio::test]
+    async fn a_second_holder_waits_then_gives_up_naming_the_first() {
         let dir = tempfile::tempdir().unwrap();
-        let _held = acquire(dir.path(), Duration::ZERO, &|_| {}).unwrap();
+        let _held = acquire(dir.path(), Duration::ZERO, &|_| {}).await.unwrap();
         let told = std::sync::Mutex::new(String::new());
-        let second = acquire(dir.path(), Duration::from_millis(300), &|holder| *told.lock().unwrap() = holder.to_string());
+        let second = acquire(dir.path(), Duration::from_millis(300), &|holder| *told.lock().unwrap() = holder.to_string()).await;
         match second {
             Err(LockError::Busy { holder }) => assert!(holder.contains(&format!("pid {}", std::process::id()))),
             other => panic!("expected Busy, got {other:?}"),
@@ -84,10 +84,10 @@ mod tests {
         assert!(told.lock().unwrap().contains("pid"));
     }
 
-    #[test]
-    fn the_lock_is_free_again_once_dropped() {
+    #[tokio::test]
+    async fn the_lock_is_free_again_once_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        drop(acquire(dir.path(), Duration::ZERO, &|_| {}).unwrap());
-        assert!(acquire(dir.path(), Duration::ZERO, &|_| {}).is_ok());
+        drop(acquire(dir.path(), Duration::ZERO, &|_| {}).await.unwrap());
+        assert!(acquire(dir.path(), Duration::ZERO, &|_| {}).await.is_ok());
     }
 }

@@ -17,7 +17,37 @@ pub fn container_name(stack: &Stack, service: &Service, replica: u32) -> String 
     }
 }
 
-/// The container for one replica. Network IDs are filled in by the executor.
+/// The name a container has while it is being made in several calls; see [`is_incomplete`].
+pub fn incomplete_name(name: &str) -> String {
+    format!("{name}{INCOMPLETE}")
+}
+
+/// A container made in several calls (create, connect, copy files) gets its real name only by
+/// its last call, a rename: a deploy killed half-way leaves a container that no later plan
+/// can mistake for a finished one.
+pub fn is_incomplete(name: &str) -> bool {
+    name.ends_with(INCOMPLETE)
+}
+
+const INCOMPLETE: &str = ".incomplete";
+
+/// The networks a replica joins, in [`service_networks`] order, with its DNS aliases: the
+/// service name, the ordinal name of a statefulset replica, and the extra aliases written.
+/// Network IDs are filled in by the executor.
+pub fn network_attachments(service: &Service, replica: u32) -> Vec<NetworkAttachment> {
+    let ordinal_alias = (service.kind == Kind::Statefulset).then(|| format!("{}-{replica}", service.name));
+    service_networks(service)
+        .into_iter()
+        .map(|(_, extra)| {
+            let mut aliases = vec![service.name.clone()];
+            aliases.extend(ordinal_alias.clone());
+            aliases.extend(extra);
+            NetworkAttachment { network_id: String::new(), aliases }
+        })
+        .collect()
+}
+
+/// The container for one replica, without its network (the planner adds the first).
 pub fn container_spec(stack: &Stack, service: &Service, replica: u32, fields: &BTreeMap<String, String>) -> ContainerSpec {
     let name = container_name(stack, service, replica);
     let mut labels: BTreeMap<String, String> = service.labels.clone();
@@ -27,17 +57,6 @@ pub fn container_spec(stack: &Stack, service: &Service, replica: u32, fields: &B
     labels.insert(LABEL_REPLICA.into(), replica.to_string());
     labels.insert(LABEL_KIND.into(), service.kind.as_str().into());
     labels.insert(LABEL_FIELDS.into(), fields.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
-
-    let ordinal_alias = (service.kind == Kind::Statefulset).then(|| format!("{}-{replica}", service.name));
-    let networks = service_networks(service)
-        .into_iter()
-        .map(|(_, extra)| {
-            let mut aliases = vec![service.name.clone()];
-            aliases.extend(ordinal_alias.clone());
-            aliases.extend(extra);
-            NetworkAttachment { network_id: String::new(), aliases }
-        })
-        .collect();
 
     let extra = &service.extra;
     let strings = |key: &str| -> Vec<String> {
@@ -65,7 +84,7 @@ pub fn container_spec(stack: &Stack, service: &Service, replica: u32, fields: &B
             .map(|p| PortBinding { container_port: p.target, protocol: p.protocol.clone(), host_ip: p.host_ip.clone(), host_port: p.published })
             .collect(),
         mounts: service.volumes.iter().map(|m| mount(stack, service, m, replica)).collect(),
-        networks,
+        network: None,
         network_mode: service.network_mode.clone(),
         healthcheck: service.healthcheck.as_ref().and_then(|h| {
             Some(Healthcheck { test: h.test.clone()?, interval: h.interval, timeout: h.timeout, start_period: h.start_period, retries: h.retries })
@@ -99,7 +118,6 @@ pub fn container_spec(stack: &Stack, service: &Service, replica: u32, fields: &B
         ulimits: ulimits(extra.get("ulimits")),
         dns: strings("dns"),
         shm_size: extra.get("shm_size").and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(crate::spec::schema::parse_size).map(|s| s as i64))),
-        files: files(stack, service),
     }
 }
 
@@ -154,7 +172,7 @@ fn ulimits(value: Option<&serde_json::Value>) -> Vec<Ulimit> {
 }
 
 /// Configs (mode 0444) and secrets (mode 0400) delivered as files before start.
-fn files(stack: &Stack, service: &Service) -> Vec<FileDelivery> {
+pub fn files(stack: &Stack, service: &Service) -> Vec<FileDelivery> {
     let deliver = |mount: &model::FileMount, object: Option<&model::FileObject>, default_mode: u32| {
         let object = object.filter(|o| !o.external)?;
         Some(FileDelivery {

@@ -18,9 +18,9 @@ use super::{Cause, PlanError, PlanOptions, StepId};
 use crate::graph::{barrier_name, DependencyGraph};
 use crate::model::host::{CandidateNames, ContainerState, HealthState, ObservedContainer, ObservedState};
 use crate::model::labels::{LABEL_FIELDS, LABEL_HASH, LABEL_SERVICE, LABEL_STACK};
-use crate::model::objects::{self, BuildSpec, ContainerSpec, Mount, NetworkSpec, VolumeSpec};
+use crate::model::objects::{self, BuildSpec, ContainerSpec, FileDelivery, Mount, NetworkAttachment, NetworkSpec, VolumeSpec};
 use crate::model::stack::{Condition, Kind, MountKind, Service, Stack};
-use container::{container_name, container_spec};
+use container::{container_name, container_spec, incomplete_name, is_incomplete, network_attachments};
 pub use op::{ContainerRef, HostOp, NetworkRef};
 
 /// A plan for one host.
@@ -284,7 +284,13 @@ fn plan_service(
         .collect();
     let replicas = replica_numbers(service);
     let desired_names: Vec<String> = replicas.iter().map(|r| container_name(stack, service, *r)).collect();
-    let current = mine.len() as u32;
+    let current = mine.keys().filter(|n| !is_incomplete(n)).count() as u32;
+
+    // Containers a killed deploy left half-made go first: their names are needed again.
+    let mut leftovers: BTreeMap<String, StepId> = BTreeMap::new();
+    for (container_name, container) in mine.iter().filter(|(n, _)| is_incomplete(n)) {
+        leftovers.insert(container_name.to_string(), remove_container(plan, container, Cause::Incomplete, vec![], Some(name), None, false));
+    }
 
     let mut setup = Vec::new();
     let image_ref = image(stack, service);
@@ -303,11 +309,13 @@ fn plan_service(
         }
     }
     let network_keys: Vec<String> = service_networks(service).into_iter().map(|(n, _)| n).collect();
-    let network_refs: Vec<NetworkRef> = network_keys.iter().filter_map(|k| networks.get(k).cloned()).collect();
-    setup.extend(network_refs.iter().filter_map(|r| match r {
+    let network_refs: Vec<(NetworkRef, String)> =
+        network_keys.iter().filter_map(|k| networks.get(k).map(|r| (r.clone(), network_name(stack, k)))).collect();
+    setup.extend(network_refs.iter().filter_map(|(r, _)| match r {
         NetworkRef::CreatedBy(step) => Some(*step),
         NetworkRef::Existing(_) => None,
     }));
+    let files = container::files(stack, service);
 
     let mut ready = Ready::default();
     let mut previous_ordinal: Option<StepId> = None;
@@ -317,7 +325,11 @@ fn plan_service(
         let mut after = setup.clone();
         after.extend(spec.mounts.iter().filter_map(|m| volumes.get(&m.source).copied()));
         after.extend(previous_ordinal);
-        spec.networks.truncate(network_refs.len());
+        let attachments: Vec<(NetworkRef, String, NetworkAttachment)> = network_refs
+            .iter()
+            .zip(network_attachments(service, *replica))
+            .map(|((reference, network), attachment)| (reference.clone(), network.clone(), attachment))
+            .collect();
 
         let cause = match existing {
             None if current > 0 && !mine.is_empty() => Some(Cause::Scaled { from: current, to: service.replicas }),
@@ -332,20 +344,22 @@ fn plan_service(
         };
         let (container_ref, started) = match (cause, existing) {
             (Some(cause), existing) => {
-                // A new container is created at once and only its start waits for the
+                // A new container is made at once and only its start waits for the
                 // dependencies (as compose does), so creates leave the critical path and a
-                // create error shows up first. A replaced one keeps running until then.
+                // create error shows up first. A replaced one keeps serving until then: its
+                // successor is made beside it under another name, and takes the name once
+                // the old one is gone.
                 let mut start_after = dependencies.clone();
+                let mut complete_after = Vec::new();
                 if let Some(old) = existing {
                     inherit_anonymous_volumes(&mut spec, old);
-                    after.append(&mut start_after);
-                    let removed = remove_container(plan, old, cause.clone(), after.clone(), Some(name), service.stop_grace_period, false);
-                    after.push(removed);
+                    complete_after.push(remove_container(plan, old, cause.clone(), dependencies.clone(), Some(name), service.stop_grace_period, false));
                 }
-                let create = plan.push(HostOp::CreateContainer { spec: Box::new(spec), networks: network_refs.clone() }, cause.clone(), after, Some(name));
-                start_after.push(create);
-                let start = plan.push(HostOp::StartContainer { container: ContainerRef::CreatedBy(create), name: container.clone() }, cause, start_after, Some(name));
-                (ContainerRef::CreatedBy(create), Some(start))
+                after.extend(leftovers.get(&incomplete_name(container)).copied());
+                let made = make_container(plan, spec, attachments, &files, after, complete_after, &cause, name);
+                start_after.push(made.complete);
+                let start = plan.push(HostOp::StartContainer { container: ContainerRef::CreatedBy(made.create), name: container.clone() }, cause, start_after, Some(name));
+                (ContainerRef::CreatedBy(made.create), Some(start))
             }
             (None, Some(existing)) => {
                 // A job runs once: start it only if it never ran (killed between create and start).
@@ -389,13 +403,64 @@ fn plan_service(
     }
 
     // Replicas beyond the desired count go, highest first.
-    let mut extra: Vec<&ObservedContainer> = mine.values().filter(|c| !desired_names.contains(&c.name)).copied().collect();
+    let mut extra: Vec<&ObservedContainer> =
+        mine.values().filter(|c| !desired_names.contains(&c.name) && !is_incomplete(&c.name)).copied().collect();
     extra.sort_by(|a, b| b.name.cmp(&a.name));
     for container in extra {
         let cause = Cause::Scaled { from: current, to: service.replicas };
         remove_container(plan, container, cause, vec![], Some(name), service.stop_grace_period, false);
     }
     ready
+}
+
+/// The steps that made one container.
+struct Made {
+    create: StepId,
+    /// After this step the container is complete and has its name.
+    complete: StepId,
+}
+
+/// One create call when that makes the container complete; otherwise a create under its
+/// incomplete name, the other networks, the files, and the rename that completes it (after
+/// `complete_after`: the predecessor that holds the name is gone).
+#[allow(clippy::too_many_arguments)]
+fn make_container(
+    plan: &mut Plan,
+    mut spec: ContainerSpec,
+    attachments: Vec<(NetworkRef, String, NetworkAttachment)>,
+    files: &[FileDelivery],
+    after: Vec<StepId>,
+    complete_after: Vec<StepId>,
+    cause: &Cause,
+    service: &str,
+) -> Made {
+    let name = spec.name.clone();
+    let in_several_calls = attachments.len() > 1 || !files.is_empty() || !complete_after.is_empty();
+    if in_several_calls {
+        spec.name = incomplete_name(&name);
+    }
+    let mut attachments = attachments.into_iter();
+    let first = attachments.next();
+    spec.network = first.as_ref().map(|(_, _, attachment)| attachment.clone());
+    let network = first.map(|(reference, _, _)| reference);
+    let create = plan.push(HostOp::CreateContainer { spec: Box::new(spec), network }, cause.clone(), after, Some(service));
+    if !in_several_calls {
+        return Made { create, complete: create };
+    }
+    let container = ContainerRef::CreatedBy(create);
+    let incomplete = incomplete_name(&name);
+    let mut done = vec![create];
+    for (network, network_name, attachment) in attachments {
+        let op = HostOp::ConnectNetwork { container: container.clone(), name: incomplete.clone(), network, network_name, attachment };
+        done = vec![plan.push(op, cause.clone(), done, Some(service))];
+    }
+    if !files.is_empty() {
+        let op = HostOp::CopyFiles { container: container.clone(), name: incomplete.clone(), files: files.to_vec() };
+        done = vec![plan.push(op, cause.clone(), done, Some(service))];
+    }
+    done.extend(complete_after);
+    let complete = plan.push(HostOp::RenameContainer { container, from: incomplete, to: name }, cause.clone(), done, Some(service));
+    Made { create, complete }
 }
 
 /// An unchanged replica that a deploy must still wait for.

@@ -2,7 +2,7 @@
 //! (or a wait on one container).
 
 use super::super::{Op, StepId};
-use crate::model::objects::{BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec};
+use crate::model::objects::{BuildSpec, ContainerSpec, FileDelivery, NetworkAttachment, NetworkSpec, VolumeSpec};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -29,8 +29,13 @@ pub enum HostOp {
     CreateVolume { spec: VolumeSpec },
     RemoveVolume { name: String },
     BuildImage { spec: BuildSpec },
-    /// `networks[i]` fills `spec.networks[i].network_id`.
-    CreateContainer { spec: Box<ContainerSpec>, networks: Vec<NetworkRef> },
+    /// `network` fills `spec.network`'s ID.
+    CreateContainer { spec: Box<ContainerSpec>, network: Option<NetworkRef> },
+    /// `network` fills `attachment.network_id`; `name` is the container's (for messages).
+    ConnectNetwork { container: ContainerRef, name: String, network: NetworkRef, network_name: String, attachment: NetworkAttachment },
+    CopyFiles { container: ContainerRef, name: String, files: Vec<FileDelivery> },
+    /// The last step of a container made in several calls: only a complete one has its name.
+    RenameContainer { container: ContainerRef, from: String, to: String },
     StartContainer { container: ContainerRef, name: String },
     StopContainer { id: String, name: String, grace: Option<Duration> },
     /// `anonymous_volumes`: also delete the volumes only it used (`down --volumes`).
@@ -53,6 +58,9 @@ impl Op for HostOp {
             HostOp::RemoveVolume { .. } => "remove volume",
             HostOp::BuildImage { .. } => "build image",
             HostOp::CreateContainer { .. } => "create container",
+            HostOp::ConnectNetwork { .. } => "connect network",
+            HostOp::CopyFiles { .. } => "copy files",
+            HostOp::RenameContainer { .. } => "rename container",
             HostOp::StartContainer { .. } => "start container",
             HostOp::StopContainer { .. } => "stop container",
             HostOp::RemoveContainer { .. } => "remove container",
@@ -62,12 +70,15 @@ impl Op for HostOp {
         }
     }
 
-    fn object(&self) -> &str {
+    fn object(&self) -> String {
         match self {
-            HostOp::CreateNetwork { spec } => &spec.name,
-            HostOp::CreateVolume { spec } => &spec.name,
-            HostOp::BuildImage { spec } => &spec.tag,
-            HostOp::CreateContainer { spec, .. } => &spec.name,
+            HostOp::CreateNetwork { spec } => spec.name.clone(),
+            HostOp::CreateVolume { spec } => spec.name.clone(),
+            HostOp::BuildImage { spec } => spec.tag.clone(),
+            HostOp::CreateContainer { spec, .. } => spec.name.clone(),
+            HostOp::ConnectNetwork { name, network_name, .. } => format!("{network_name} to {name}"),
+            HostOp::CopyFiles { name, files, .. } => format!("{name}: {}", files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>().join(", ")),
+            HostOp::RenameContainer { from, to, .. } => format!("{from} to {to}"),
             HostOp::RemoveNetwork { name, .. }
             | HostOp::RemoveVolume { name }
             | HostOp::StartContainer { name, .. }
@@ -75,7 +86,7 @@ impl Op for HostOp {
             | HostOp::RemoveContainer { name, .. }
             | HostOp::WaitRunning { name, .. }
             | HostOp::WaitHealthy { name, .. }
-            | HostOp::WaitCompleted { name, .. } => name,
+            | HostOp::WaitCompleted { name, .. } => name.clone(),
         }
     }
 
@@ -88,17 +99,27 @@ impl Op for HostOp {
             ContainerRef::Existing(id) => ContainerRef::Existing(id.clone()),
             ContainerRef::CreatedBy(step) => ContainerRef::Existing(created.get(step).cloned().unwrap_or_default()),
         };
+        let network = |n: &NetworkRef| match n {
+            NetworkRef::Existing(id) => id.clone(),
+            NetworkRef::CreatedBy(step) => created.get(step).cloned().unwrap_or_default(),
+        };
         match self {
-            HostOp::CreateContainer { spec, networks } => {
+            HostOp::CreateContainer { spec, network: Some(n) } => {
                 let mut spec = spec.clone();
-                for (attachment, network) in spec.networks.iter_mut().zip(networks) {
-                    attachment.network_id = match network {
-                        NetworkRef::Existing(id) => id.clone(),
-                        NetworkRef::CreatedBy(step) => created.get(step).cloned().unwrap_or_default(),
-                    };
+                if let Some(attachment) = spec.network.as_mut() {
+                    attachment.network_id = network(n);
                 }
-                HostOp::CreateContainer { spec, networks: Vec::new() }
+                HostOp::CreateContainer { spec, network: None }
             }
+            HostOp::ConnectNetwork { container: c, name, network: n, network_name, attachment } => HostOp::ConnectNetwork {
+                container: container(c),
+                name: name.clone(),
+                network: NetworkRef::Existing(network(n)),
+                network_name: network_name.clone(),
+                attachment: NetworkAttachment { network_id: network(n), aliases: attachment.aliases.clone() },
+            },
+            HostOp::CopyFiles { container: c, name, files } => HostOp::CopyFiles { container: container(c), name: name.clone(), files: files.clone() },
+            HostOp::RenameContainer { container: c, from, to } => HostOp::RenameContainer { container: container(c), from: from.clone(), to: to.clone() },
             HostOp::StartContainer { container: c, name } => HostOp::StartContainer { container: container(c), name: name.clone() },
             HostOp::WaitRunning { container: c, name, timeout } => HostOp::WaitRunning { container: container(c), name: name.clone(), timeout: *timeout },
             HostOp::WaitHealthy { container: c, name, timeout } => HostOp::WaitHealthy { container: container(c), name: name.clone(), timeout: *timeout },
