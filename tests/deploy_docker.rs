@@ -444,34 +444,146 @@ fn db_gateway_serves_sql_through_haproxy_and_redeploys_as_a_no_op() {
     assert!(docker(&["ps", "-a", "--filter", "label=io.swarmctl.stack=e2e-dbgw", "--format", "{{.Names}}"]).trim().is_empty());
 }
 
-#[test]
-fn ctrl_c_stops_scheduling_records_an_interrupted_revision_and_exits_130() {
-    let stack = Stack::new("e2e-sigint", r#"
+/// A service that takes two minutes to become healthy: a wait on it is still pending when the
+/// tests interrupt.
+const SLOW: &str = r#"
 name: NAME
 services:
   slow:
     image: swarmctl-test/testapp:latest
-    environment: {TESTAPP_START_DELAY: 4s}
-    healthcheck: {test: ["CMD", "/testapp", "check", "http://127.0.0.1:8080/health"], interval: 500ms, retries: 30}
+    environment: {TESTAPP_START_DELAY: 120s}
+    healthcheck: {test: ["CMD", "/testapp", "check", "http://127.0.0.1:8080/health"], interval: 500ms, retries: 1000}
   after:
     image: swarmctl-test/testapp:latest
     depends_on: {slow: {condition: service_healthy}}
-"#);
-    let child = stack.command(&["deploy"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+"#;
+
+fn signal(child: &std::process::Child, signal: i32) {
     // SAFETY: signalling a child process we own.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
-    // `after` may have been created up front, but nothing starts after Ctrl-C.
-    if stack.containers().contains(&"e2e-sigint-after-1".to_string()) {
-        let state = docker(&["inspect", "--format", "{{.State.Status}}", "e2e-sigint-after-1"]);
-        assert_eq!(state.trim(), "created", "nothing new starts after Ctrl-C");
+    unsafe { libc::kill(child.id() as i32, signal) };
+}
+
+/// Runs `deploy` until its wait on `slow` is in flight, then sends `sig`.
+fn interrupted_deploy(stack: &Stack, sig: i32) -> (Output, std::time::Duration) {
+    let mut child = stack.command(&["deploy", "--timeout", "10m"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("wait healthy") {
+            break;
+        }
     }
-    let history = stack.run(&["history", "--output", "json"]);
-    let revisions: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
-    assert_eq!(revisions[0]["result"], "interrupted", "{revisions}");
+    assert!(seen.contains("wait healthy"), "the deploy never waited: {seen}");
+    signal(&child, sig);
+    let sent = std::time::Instant::now();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let mut out = child.wait_with_output().unwrap();
+    out.stderr = format!("{seen}{}", rest.join("\n")).into_bytes();
+    (out, sent.elapsed())
+}
+
+/// Ctrl-C, SIGTERM (CI, `timeout`) and SIGHUP end a deploy within seconds, also in the middle of
+/// a long wait; the revision says interrupted, nothing starts afterwards, and a re-run converges.
+#[test]
+fn an_interrupt_ends_the_waits_records_an_interrupted_revision_and_exits_130() {
+    let stack = Stack::new("e2e-sigint", SLOW);
+    for (number, sig) in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP].into_iter().enumerate() {
+        let (out, took) = interrupted_deploy(&stack, sig);
+        assert_eq!(out.status.code(), Some(130), "signal {sig}: {}", text(&out));
+        assert!(took < std::time::Duration::from_secs(60), "signal {sig}: the wait went on for {took:?} (it would take 2 minutes)");
+        // `after` may have been created up front, but nothing starts after the interrupt.
+        let state = docker(&["inspect", "--format", "{{.State.Status}}", "e2e-sigint-after-1"]);
+        assert_eq!(state.trim(), "created", "signal {sig}: nothing new starts after an interrupt");
+        let history = stack.run(&["history", "--output", "json"]);
+        let revisions: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+        assert_eq!(revisions[number]["result"], "interrupted", "signal {sig}: {revisions}");
+    }
+    stack.write(&SLOW.replace("120s", "1s"));
     let rerun = stack.run(&["deploy"]);
     assert!(rerun.status.success(), "{}", text(&rerun));
     assert_eq!(stack.containers(), ["e2e-sigint-after-1", "e2e-sigint-slow-1"]);
 }
+
+/// In-flight engine calls finish after a first interrupt (here a stop with a long grace period);
+/// a second one quits at once.
+#[test]
+fn a_second_interrupt_quits_at_once() {
+    const STUBBORN: &str = r#"
+name: NAME
+services:
+  stubborn:
+    image: swarmctl-test/busybox:latest
+    command: ["sleep", "600"]
+    stop_grace_period: 2m
+    environment: {VERSION: "1"}
+"#;
+    let stack = Stack::new("e2e-sigint2", STUBBORN);
+    assert!(stack.run(&["deploy"]).status.success());
+    stack.write(&STUBBORN.replace("VERSION: \"1\"", "VERSION: \"2\""));
+    let mut child = stack.command(&["deploy"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    // The stop of `sleep` as PID 1 runs into its whole grace period.
+    while let Some(Ok(line)) = lines.next() {
+        if line.contains("remove container") || line.contains("create container") {
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    signal(&child, libc::SIGINT);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "the stop in flight finishes before the deploy ends");
+    signal(&child, libc::SIGINT);
+    let sent = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(sent.elapsed() < std::time::Duration::from_secs(30), "quit took {:?}", sent.elapsed());
+    docker(&["rm", "-f", "e2e-sigint2-stubborn-1"]);
+}
+
+/// The engine going away mid-deploy (a daemon restart; here the socket proxy goes away) is an
+/// engine failure, exit 3, with a message saying so; a re-run once it is back converges.
+#[test]
+fn the_engine_going_away_mid_deploy_exits_3() {
+    let stack = Stack::new("e2e-gone", &SLOW.replace("120s", "5s"));
+    let proxy = EngineProxy::start();
+    let mut child = stack.command(&["deploy"]).env("DOCKER_HOST", proxy.host()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("wait healthy") {
+            break;
+        }
+    }
+    proxy.go_away();
+    seen.extend(lines.map_while(Result::ok).map(|l| l + "\n"));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3), "{seen}");
+    assert!(seen.contains("engine stopped answering"), "{seen}");
+    let rerun = stack.run(&["deploy"]);
+    assert!(rerun.status.success(), "{}", text(&rerun));
+}
+
+/// `swarmctl … | head -1`: the reader goes away; the deploy goes on, succeeds and says so by its
+/// exit code, with no panic.
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    let stack = Stack::new("e2e-pipe", "name: NAME\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n");
+    for args in [&["deploy"][..], &["status"], &["plan"], &["history"]] {
+        let mut child = stack.command(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        assert!(!text(&out).contains("panicked"), "{args:?}: {}", text(&out));
+    }
+    assert_eq!(stack.containers(), ["e2e-pipe-web-1"]);
+}
+
