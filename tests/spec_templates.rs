@@ -163,3 +163,53 @@ fn hbs_config_and_secret_files_render_with_values_and_secret_errors_show_no_cont
     assert!(text.contains("creds.hbs:2:"), "{text}");
     assert!(!text.contains("hunter2"), "a secret template's content was printed:\n{text}");
 }
+
+/// A value is data, never syntax: a `--set` newline cannot add keys, `$` is not interpolated,
+/// and YAML punctuation stays inside the scalar it was inserted into.
+#[test]
+fn values_are_data_never_syntax() {
+    let dir = support::stack_with(&[(
+        "stack/stack.yaml",
+        "services:\n  web:\n    image: nginx\n    environment:\n      PASSWORD: {{ values.password }}\n      NOTE: \"note: {{ values.note }}\"\n    labels: {size: {{ values.size }}}\n    deploy:\n      replicas: {{ values.replicas }}\n",
+    )]);
+    let mut options = options(dir.path());
+    options.set = vec![
+        "password=pa$$word$HOME\n    privileged: true".into(),
+        "note=a # not a comment".into(),
+        "size=1, extra: injected}".into(),
+        "replicas=2".into(),
+    ];
+    let loaded = load(&options);
+    let web = &loaded.stack.services["web"];
+    assert_eq!(web.environment["PASSWORD"].as_deref(), Some("pa$$word$HOME\n    privileged: true"));
+    assert_eq!(web.environment["NOTE"].as_deref(), Some("note: a # not a comment"));
+    assert_eq!(web.labels.get("size").map(String::as_str), Some("1, extra: injected}"));
+    assert!(!web.labels.contains_key("extra"), "{:?}", web.labels);
+    assert!(!web.extra.contains_key("privileged"), "a value injected a key: {:?}", web.extra);
+    assert_eq!(web.replicas, 2, "a number stays a number");
+}
+
+/// `quote`, `toYaml` and `toJson` write YAML on purpose; the strings inside them are still data.
+#[test]
+fn structural_helpers_escape_their_strings() {
+    let dir = support::stack_with(&[
+        (
+            "stack/stack.yaml",
+            "services:\n  web:\n    image: nginx\n    environment:\n      {{ toYaml values.env indent=6 }}\n    command: {{ toJson values.command }}\n    hostname: {{ quote values.host }}\n",
+        ),
+        ("stack/values.yaml", "env: {A: \"$HOME\", B: \"x\\ny: z\"}\ncommand: [\"sh\", \"-c\", \"echo $PATH\"]\nhost: \"a: b\"\n"),
+    ]);
+    let loaded = load(&options(dir.path()));
+    let web = &loaded.stack.services["web"];
+    assert_eq!(web.environment["A"].as_deref(), Some("$HOME"));
+    assert_eq!(web.environment["B"].as_deref(), Some("x\ny: z"));
+    assert_eq!(web.command.as_deref(), Some(&["sh".to_string(), "-c".into(), "echo $PATH".into()][..]));
+    assert_eq!(web.hostname.as_deref(), Some("a: b"));
+}
+
+#[test]
+fn to_yaml_indent_has_a_limit() {
+    let dir = support::stack_with(&[("stack/stack.yaml", "services:\n  web:\n    image: nginx\n    labels:\n      {{ toYaml values.l indent=100000000000 }}\n"), ("stack/values.yaml", "l: {a: b}\n")]);
+    let failure = fail(&options(dir.path()));
+    assert!(errors(&failure).iter().any(|(line, m)| *line == 5 && m.contains("indent=100000000000 is more than the limit of 64")), "{:?}", errors(&failure));
+}

@@ -559,7 +559,7 @@ impl Converter<'_, '_> {
         let text = String::from_utf8_lossy(&bytes).into_owned();
         // A secret's template may hold the secret itself: its errors show no excerpt.
         let file = if secret { self.sources.add_sensitive(path, text.clone()) } else { self.sources.add(path, text.clone()) };
-        match template::render(&text, file, self.input.template_context) {
+        match template::render(&text, file, self.input.template_context, template::Output::Text) {
             Ok(rendered) => rendered.text.into_bytes(),
             Err(diagnostics) => {
                 diagnostics.into_iter().for_each(|d| self.out.push(d));

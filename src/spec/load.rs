@@ -208,7 +208,7 @@ fn read_tree(
 ) -> Option<Node> {
     let text = read_bounded(path, out)?;
     let file = sources.add(path, text.as_str());
-    let rendered = match template::render(&text, file, context) {
+    let rendered = match template::render(&text, file, context, template::Output::Yaml) {
         Ok(rendered) => rendered,
         Err(diagnostics) => {
             diagnostics.into_iter().for_each(|d| out.push(d));
@@ -228,6 +228,7 @@ fn read_tree(
         return None;
     }
     interpolate_tree(&mut tree, lookup, sources, interpolation);
+    template::substitute_literals(&mut tree, &rendered.literals);
     Some(tree)
 }
 

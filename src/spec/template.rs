@@ -1,15 +1,22 @@
 //! Helm-like templating: stack files and `*.hbs` config files are handlebars templates rendered as
 //! text before YAML parsing.
 //!
-//! Three things make this safe for compose files:
+//! Four things make this safe for compose files:
 //! - `{{.` (Swarm placeholders such as `{{.Task.Slot}}`, logging tags) is not handlebars: it is
 //!   shielded before rendering and restored after, byte for byte.
 //! - Strict: a missing value is an error at the template's line; a mapping or list rendered as
 //!   text (instead of through `toYaml`) is an error too, not `[object]` in the output.
+//! - Values are data, never syntax: in a stack file, what `{{ values.x }}` inserts stands in
+//!   the text as a token ([`Rendered::literals`]) that is put back into the scalar (or key) it
+//!   landed in after YAML parsing and interpolation. A `--set` value with a newline cannot add
+//!   keys, and `$HOME` in a value stays `$HOME`. `quote`, `toYaml` and `toJson` produce YAML
+//!   syntax on purpose, with their strings escaped (`$` doubled, so interpolation keeps it).
 //! - Positions survive: every template line carries an invisible marker through rendering, so each
 //!   rendered line maps back to the line the user wrote ([`LineMap`]).
 
 use super::source::{FileId, LineMap, Pos};
+use super::yaml::{Node, Value};
+use std::sync::{Arc, Mutex};
 use crate::diagnostics::Diagnostic;
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason, ScopedJson, TemplateError,
@@ -22,12 +29,30 @@ const MARK_OPEN: char = '\u{E001}';
 const MARK_CLOSE: char = '\u{E002}';
 /// Prefixes a mapping or list that was rendered as text.
 const NOT_TEXT: char = '\u{E003}';
+/// `LITERAL_OPEN index LITERAL_CLOSE` stands for `Rendered::literals[index]`.
+const LITERAL_OPEN: char = '\u{E004}';
+const LITERAL_CLOSE: char = '\u{E005}';
+/// Prefixes helper output that is YAML syntax by design (`quote`, `toYaml`, `toJson`).
+const SYNTAX: char = '\u{E006}';
+/// `{{ toYaml x indent=N }}` indents by at most this much.
+pub const MAX_INDENT: u64 = 64;
+
+/// What a template renders into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// A stack file: values go in as data (see the module docs).
+    Yaml,
+    /// A config or secret file: values go in as text.
+    Text,
+}
 
 /// Rendered text and where each of its lines came from.
 #[derive(Debug)]
 pub struct Rendered {
     pub text: String,
     pub lines: LineMap,
+    /// The values a YAML template inserted, in token order: see [`substitute_literals`].
+    pub literals: Vec<String>,
 }
 
 /// What templates see: `values.…` and `stack.name`.
@@ -36,14 +61,15 @@ pub fn context(values: &Json, stack_name: &str) -> Json {
 }
 
 /// Renders one template. Text without `{{` is returned as is.
-pub fn render(source: &str, file: FileId, context: &Json) -> Result<Rendered, Vec<Diagnostic>> {
+pub fn render(source: &str, file: FileId, context: &Json, output: Output) -> Result<Rendered, Vec<Diagnostic>> {
     if !source.contains("{{") {
-        return Ok(Rendered { text: source.to_string(), lines: LineMap::identity() });
+        return Ok(Rendered { text: source.to_string(), lines: LineMap::identity(), literals: Vec::new() });
     }
     check_blocks(source, file).map_err(|d| vec![d])?;
     let shielded = shield_go_templates(source);
     let marked = mark_lines(&shielded);
-    let registry = registry();
+    let literals = Arc::new(Mutex::new(Vec::new()));
+    let registry = registry(output, literals.clone());
     let mut output = Budget { text: Vec::with_capacity(marked.len()), exceeded: false };
     if let Err(e) = registry.render_template_to_write(&marked, context, &mut output) {
         if output.exceeded {
@@ -64,7 +90,9 @@ pub fn render(source: &str, file: FileId, context: &Json) -> Result<Rendered, Ve
             })
             .collect());
     }
-    Ok(Rendered { text: text.replace(SHIELD, "{{"), lines })
+    drop(registry);
+    let literals = Arc::try_unwrap(literals).map(|m| m.into_inner().unwrap_or_default()).unwrap_or_default();
+    Ok(Rendered { text: text.replace(SHIELD, "{{").replace(SYNTAX, ""), lines, literals })
 }
 
 /// Rendered text is parsed as YAML afterwards, whose budget is the same: nested loops over large
@@ -151,17 +179,21 @@ fn position(source: &str, offset: usize, file: FileId) -> Pos {
     Pos { file, line, col: before[line_start..].chars().count() as u32 + 1 }
 }
 
-fn registry() -> Handlebars<'static> {
+fn registry(output: Output, literals: Arc<Mutex<Vec<String>>>) -> Handlebars<'static> {
     let mut registry = Handlebars::new();
     registry.set_strict_mode(true);
-    registry.register_escape_fn(|text| {
+    registry.register_escape_fn(move |text| {
         // handlebars renders a mapping as `[object]` and a list as `[a, b]`; a string value that
         // merely looks like a list is valid JSON (`["CMD", "true"]`, `[80, 443]`) and passes.
         let list_as_text = text.starts_with('[') && text.ends_with(']') && serde_json::from_str::<Json>(text).is_err();
         if text == "[object]" || list_as_text {
             format!("{NOT_TEXT}{text}")
-        } else {
+        } else if output == Output::Text || text.starts_with(SYNTAX) {
             text.to_string()
+        } else {
+            let mut literals = literals.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            literals.push(text.to_string());
+            format!("{LITERAL_OPEN}{}{LITERAL_CLOSE}", literals.len() - 1)
         }
     });
     registry.register_helper("default", Box::new(DefaultHelper));
@@ -323,7 +355,7 @@ impl HelperDef for QuoteHelper {
             Json::String(s) => s.clone(),
             other => other.to_string(),
         };
-        Ok(ScopedJson::Derived(Json::String(Json::String(text).to_string())))
+        Ok(ScopedJson::Derived(Json::String(format!("{SYNTAX}{}", Json::String(text.replace('$', "$$"))))))
     }
 }
 
@@ -339,11 +371,14 @@ impl HelperDef for ToYamlHelper {
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
         let value = present_param(h, "toYaml")?;
-        let indent = h.hash_get("indent").and_then(|v| v.value().as_u64()).unwrap_or(0) as usize;
-        let yaml = serde_yaml::to_string(value).map_err(|e| RenderErrorReason::Other(e.to_string()))?;
-        let pad = " ".repeat(indent);
+        let indent = h.hash_get("indent").and_then(|v| v.value().as_u64()).unwrap_or(0);
+        if indent > MAX_INDENT {
+            return Err(RenderErrorReason::Other(format!("toYaml indent={indent} is more than the limit of {MAX_INDENT}")).into());
+        }
+        let yaml = serde_yaml::to_string(&escape_dollars(value)).map_err(|e| RenderErrorReason::Other(e.to_string()))?;
+        let pad = " ".repeat(indent as usize);
         let text = yaml.trim_end().lines().collect::<Vec<_>>().join(&format!("\n{pad}"));
-        Ok(ScopedJson::Derived(Json::String(text)))
+        Ok(ScopedJson::Derived(Json::String(format!("{SYNTAX}{text}"))))
     }
 }
 
@@ -358,8 +393,58 @@ impl HelperDef for ToJsonHelper {
         _: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        Ok(ScopedJson::Derived(Json::String(present_param(h, "toJson")?.to_string())))
+        let json = escape_dollars(present_param(h, "toJson")?).to_string();
+        Ok(ScopedJson::Derived(Json::String(format!("{SYNTAX}{json}"))))
     }
+}
+
+/// The value with `$` doubled in every string (not in keys, which interpolation never reads), so
+/// interpolation gives back the value as it was.
+fn escape_dollars(value: &Json) -> Json {
+    match value {
+        Json::String(s) => Json::String(s.replace('$', "$$")),
+        Json::Array(items) => Json::Array(items.iter().map(escape_dollars).collect()),
+        Json::Object(map) => Json::Object(map.iter().map(|(k, v)| (k.clone(), escape_dollars(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Puts the values a YAML template inserted back into the scalars and keys their tokens landed
+/// in, after parsing and interpolation: as data, whatever they contain.
+pub fn substitute_literals(node: &mut Node, literals: &[String]) {
+    if literals.is_empty() {
+        return;
+    }
+    match &mut node.value {
+        Value::Scalar(scalar) => {
+            if scalar.text.contains(LITERAL_OPEN) {
+                scalar.text = put_back(&scalar.text, literals);
+            }
+        }
+        Value::Seq(items) => items.iter_mut().for_each(|item| substitute_literals(item, literals)),
+        Value::Map(entries) => {
+            for entry in entries {
+                if entry.key.contains(LITERAL_OPEN) {
+                    entry.key = put_back(&entry.key, literals);
+                }
+                substitute_literals(&mut entry.value, literals);
+            }
+        }
+    }
+}
+
+fn put_back(text: &str, literals: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find(LITERAL_OPEN) {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + LITERAL_OPEN.len_utf8()..];
+        let Some(close) = after.find(LITERAL_CLOSE) else { break };
+        out.push_str(after[..close].parse::<usize>().ok().and_then(|i| literals.get(i)).map_or("", String::as_str));
+        rest = &after[close + LITERAL_CLOSE.len_utf8()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The first parameter, which must exist (strict mode for our own helpers).
@@ -378,7 +463,7 @@ mod tests {
     use super::*;
 
     fn run(template: &str, values: Json) -> Result<Rendered, Vec<Diagnostic>> {
-        render(template, FileId(0), &context(&values, "shop"))
+        render(template, FileId(0), &context(&values, "shop"), Output::Text)
     }
 
     #[test]
