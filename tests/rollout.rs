@@ -484,6 +484,10 @@ fn text_forms() {
          \x20 start 1 new: 0/4\n"
     );
     assert_eq!(
+        Strategy::Rolling(Bounds::new(1, 1, 0)).to_string(),
+        "rolling update of 1 replica: max surge 1, max unavailable 0 (at most 2 at once, at least 1 available)"
+    );
+    assert_eq!(
         Strategy::Recreate { desired: 2 }.to_string(),
         "recreate 2 replicas: every old replica stops before any new one starts"
     );
@@ -557,12 +561,13 @@ impl Dice {
     }
 
     fn chance(&mut self, one_in: u64) -> bool {
-        self.next() % one_in == 0
+        self.next().is_multiple_of(one_in)
     }
 }
 
+/// Small ints (one at a time: the longest rollouts) as often as any int or any percentage.
 fn int_or_percent() -> impl Generator<Value = IntOrPercent> {
-    prop_oneof![(0u32..=250).prop_map(Int), (0u32..=100).prop_map(Percent)]
+    prop_oneof![(0u32..=3).prop_map(Int), (0u32..=250).prop_map(Int), (0u32..=100).prop_map(Percent)]
 }
 
 /// A world of replicas the stepper drives: new replicas start unready and become ready late;
@@ -722,6 +727,9 @@ fn drive(
 }
 
 proptest! {
+    // Each case is a few hundred steps of arithmetic: cheap, so many.
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
     #[test]
     fn resolved_bounds_are_sane(desired in 0u32..=200, surge in int_or_percent(), unavailable in int_or_percent()) {
         for bounds in [resolve_deployment(surge, unavailable, desired), resolve_daemonset(surge, unavailable, desired)] {

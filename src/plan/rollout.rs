@@ -26,7 +26,9 @@
 //! - A replica that was told to stop counts toward `desired + max_surge` until it has stopped.
 //!   Kubernetes does not count terminating pods, so during their grace period it can exceed
 //!   the bound; on one host that extra copy is exactly what collides (a port, a volume, memory).
-//! - `max_surge` is capped at `desired` (the new version never needs more room than that).
+//! - `max_surge` is capped at `desired`: the new version never needs more room than that.
+//!   Kubernetes keeps the raw number, which only differs when more old replicas exist than are
+//!   desired (a scale-down with the update): Kubernetes may then start new ones before trimming.
 //!
 //! Everything here is total: no input panics (counts saturate), and every function is
 //! deterministic.
@@ -863,27 +865,32 @@ impl fmt::Display for Strategy {
         match *self {
             Strategy::Rolling(b) => write!(
                 f,
-                "rolling update of {} replicas: max surge {}, max unavailable {} (at most {} at once, at least {} available)",
-                b.desired(),
+                "rolling update of {}: max surge {}, max unavailable {} (at most {} at once, at least {} available)",
+                replicas(b.desired()),
                 b.max_surge(),
                 b.max_unavailable(),
                 b.max_total(),
                 b.min_available()
             ),
             Strategy::Recreate { desired } => {
-                write!(f, "recreate {desired} replicas: every old replica stops before any new one starts")
+                write!(f, "recreate {}: every old replica stops before any new one starts", replicas(desired))
             }
-            Strategy::Ordered { replicas, partition } => {
-                write!(f, "ordered update of {replicas} replicas, highest ordinal first, one at a time")?;
-                match partition.min(replicas) {
+            Strategy::Ordered { replicas: count, partition } => {
+                write!(f, "ordered update of {}, highest ordinal first, one at a time", replicas(count))?;
+                match partition.min(count) {
                     0 => Ok(()),
-                    held if held == replicas => write!(f, "; partition {partition} holds every ordinal back: nothing is updated"),
+                    held if held == count => write!(f, "; partition {partition} holds every ordinal back: nothing is updated"),
                     1 => write!(f, "; partition 1 keeps ordinal 0 on the old spec"),
                     held => write!(f, "; partition {partition} keeps ordinals 0..={} on the old spec", held - 1),
                 }
             }
         }
     }
+}
+
+/// `1 replica`, `3 replicas`.
+fn replicas(count: u32) -> String {
+    if count == 1 { "1 replica".to_string() } else { format!("{count} replicas") }
 }
 
 impl fmt::Display for Batch {
