@@ -9,8 +9,8 @@ use proptest::strategy::Strategy as Generator;
 use std::time::Duration;
 use swarmctl::plan::rollout::*;
 use swarmctl::plan::rollout::Strategy;
-use swarmctl::spec::model::IntOrPercent::{self, Int, Percent};
-use swarmctl::spec::model::{Kind, Rollout};
+use swarmctl::model::stack::IntOrPercent::{self, Int, Percent};
+use swarmctl::model::stack::{Kind, Rollout};
 
 fn counts_line(strategy: Strategy, old: u32) -> String {
     table(&strategy, &Replicas::old(old)).counts_line()

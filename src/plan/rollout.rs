@@ -33,7 +33,7 @@
 //! Everything here is total: no input panics (counts saturate), and every function is
 //! deterministic.
 
-use crate::spec::model::{IntOrPercent, Kind, Rollout};
+use crate::model::stack::{IntOrPercent, Kind, Rollout};
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use std::fmt;
@@ -55,7 +55,7 @@ pub enum Round {
 ///
 /// ```
 /// use swarmctl::plan::rollout::{scaled, Round};
-/// use swarmctl::spec::model::IntOrPercent;
+/// use swarmctl::model::stack::IntOrPercent;
 ///
 /// assert_eq!(scaled(IntOrPercent::Percent(25), 10, Round::Up), 3); // 2.5 → 3
 /// assert_eq!(scaled(IntOrPercent::Percent(25), 10, Round::Down), 2); // 2.5 → 2
@@ -163,7 +163,7 @@ pub const DAEMONSET_DEFAULT_MAX_UNAVAILABLE: IntOrPercent = IntOrPercent::Int(1)
 ///
 /// ```
 /// use swarmctl::plan::rollout::resolve_deployment;
-/// use swarmctl::spec::model::IntOrPercent::{Int, Percent};
+/// use swarmctl::model::stack::IntOrPercent::{Int, Percent};
 ///
 /// let b = resolve_deployment(Percent(25), Percent(25), 10);
 /// assert_eq!((b.max_surge(), b.max_unavailable()), (3, 2));
@@ -185,7 +185,7 @@ pub fn resolve_deployment(max_surge: IntOrPercent, max_unavailable: IntOrPercent
 ///
 /// ```
 /// use swarmctl::plan::rollout::resolve_daemonset;
-/// use swarmctl::spec::model::IntOrPercent::{Int, Percent};
+/// use swarmctl::model::stack::IntOrPercent::{Int, Percent};
 ///
 /// let b = resolve_daemonset(Int(0), Percent(25), 3);
 /// assert_eq!((b.max_surge(), b.max_unavailable()), (0, 1)); // 0.75 rounds up
@@ -259,7 +259,7 @@ impl fmt::Display for PolicyError {
 ///
 /// ```
 /// use swarmctl::plan::rollout::{check_policy, PolicyError};
-/// use swarmctl::spec::model::{IntOrPercent::{Int, Percent}, Kind};
+/// use swarmctl::model::stack::{IntOrPercent::{Int, Percent}, Kind};
 ///
 /// assert_eq!(check_policy(Kind::Deployment, Percent(0), Int(0)), Err(PolicyError::BothZero));
 /// assert_eq!(check_policy(Kind::Deployment, Percent(1), Int(0)), Ok(()));
@@ -324,7 +324,7 @@ impl Strategy {
 /// ```
 /// use std::time::Duration;
 /// use swarmctl::plan::rollout::{strategy_for, Strategy, Bounds};
-/// use swarmctl::spec::model::{IntOrPercent::Percent, Kind, Rollout};
+/// use swarmctl::model::stack::{IntOrPercent::Percent, Kind, Rollout};
 ///
 /// let policy = Rollout {
 ///     max_surge: Percent(25), max_unavailable: Percent(25), min_ready: Duration::ZERO,
