@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     ];
     run_tests_then(&CLUSTER, trials, |cluster| {
         // Teardown already checked that nothing is left (swarm_support::leftovers).
-        if let Some(cluster) = cluster {
+        if let Some(cluster) = cluster.filter(|cluster| !cluster.kept()) {
             let left = swarm_support::leftovers(cluster.name(), cluster.dir());
             if !left.is_empty() {
                 return Err(format!("left behind: {left:?}"));

@@ -378,6 +378,7 @@ start_daemon() { # NODE
     >>"$d/dockerd.log" 2>&1 </dev/null 8>&- &
   # setsid, env, bash, nsenter, unshare and sh all exec: this is dockerd's PID.
   echo $! >"$d/launcher.pid"
+  disown $! # not a job of this script: no "Killed" notice when it is killed
 }
 
 wait_daemon() { # NODE [TIMEOUT]
@@ -549,6 +550,7 @@ start_watcher() { # PID
     exec bash "$3" down --name "$5" --dir "$4"' _ "$pid" "$start" "$SELF" "$DIR" "$NAME" \
     >>"$DIR/watcher.log" 2>&1 </dev/null 8>&- &
   echo $! >"$DIR/watcher.pid"
+  disown $!
 }
 
 stop_watcher() {
@@ -655,7 +657,6 @@ do_up() {
     if ((owner_rc != 1)) && [[ -f $(STATE_FILE) ]] && [[ $(state_get SWARMCTL_CLUSTER_NODES) == "$NODES" &&
       $(state_get SWARMCTL_CLUSTER_MANAGERS) == "$MANAGERS" && $(state_get SWARMCTL_CLUSTER_HEARTBEAT) == "$HEARTBEAT" &&
       $(state_get SWARMCTL_CLUSTER_DIR) == "$DIR" ]] && why=$(healthy); then
-      ensure_host_images
       load_images $(seq -f 'node-%g' "$NODES") || die "loading images failed"
       apply_labels
       if [[ -n $OWNER_PID ]]; then start_watcher "$OWNER_PID"; fi
@@ -667,7 +668,6 @@ do_up() {
     do_down
     DIR=${OPT_DIR:-$CLUSTER_ROOT/$NAME}
   fi
-  ensure_host_images
   [[ $DIR == /* && $DIR != *[[:space:]]* ]] || die "--dir must be an absolute path without spaces: $DIR"
   # Unix socket paths are at most 107 bytes; this one is the longest the daemons make.
   local longest="$DIR/node-$NODES/exec/containerd/containerd.sock.ttrpc"
@@ -722,7 +722,7 @@ on_exit() {
     if [[ -n $KEEP_ON_FAILURE ]]; then
       log "$NAME: up failed; left as it is for debugging (--keep-on-failure): $DIR"
     else
-      log "$NAME: up failed; tearing down what it made"
+      log "$NAME: up failed; tearing down what it made (--keep-on-failure keeps it, to debug)"
       FAILING=
       (do_down) || true
     fi
@@ -832,7 +832,7 @@ esac
 [[ $NAME =~ ^[a-z0-9][a-z0-9-]{0,23}$ ]] || die "--name: 1-24 of [a-z0-9-], starting with a letter or digit (got '$NAME')"
 [[ $NODES =~ ^[0-9]+$ ]] && ((NODES >= 1 && NODES <= 32)) || die "--nodes: 1 to 32"
 [[ $MANAGERS =~ ^[0-9]+$ ]] && ((MANAGERS >= 1 && MANAGERS <= NODES)) || die "--managers: 1 to --nodes"
-[[ $HEARTBEAT =~ ^[0-9]+(ms|s|m)$ ]] || die "--heartbeat: a duration like 1s or 500ms"
+[[ $HEARTBEAT =~ ^[0-9]+(ms|s|m)$ && ! $HEARTBEAT =~ ^0+[a-z]+$ ]] || die "--heartbeat: a duration above 0 like 1s or 500ms"
 for entry in $LABELS; do
   [[ $entry =~ ^node-([0-9]+):[A-Za-z0-9._/-]+=[^,]*(,[A-Za-z0-9._/-]+=[^,]*)*$ ]] || die "--labels: NODE:key=value[,key=value] entries, got '$entry'"
   ((BASH_REMATCH[1] >= 1 && BASH_REMATCH[1] <= NODES)) || die "--labels: ${entry%%:*} is not one of the $NODES nodes"
@@ -843,9 +843,11 @@ case $CMD in
   up)
     need_root
     check_tools
+    ensure_host_images # before the lock: a first build takes minutes (build.sh has its own lock)
     lock
     load_registry
     trap on_exit EXIT
+    trap 'exit 130' INT TERM HUP # so that on_exit runs
     do_up
     ;;
   down)

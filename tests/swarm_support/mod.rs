@@ -252,6 +252,11 @@ impl Cluster {
         self.nodes.iter().find(|node| node.name == name).unwrap_or_else(|| panic!("no node {name} in cluster {}", self.spec.name))
     }
 
+    /// True with `SWARMCTL_KEEP_CLUSTER`: teardown leaves the cluster up for the next run.
+    pub fn kept(&self) -> bool {
+        self.keep
+    }
+
     /// Everything `swarm.sh env` prints (KEY=VALUE).
     pub fn env(&self) -> &BTreeMap<String, String> {
         &self.env
