@@ -23,6 +23,7 @@ mod error;
 mod events;
 pub mod fake;
 pub mod host;
+pub mod swarm;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,7 @@ pub use docker::DockerEngine;
 pub use error::{sanitize, EngineError, Operation};
 pub use fake::FakeEngine;
 pub use host::HostEngine;
+pub use swarm::SwarmEngine;
 
 /// Who the engine is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,4 +7,6 @@ pub mod host;
 pub mod labels;
 pub mod node;
 pub mod objects;
+pub mod service;
 pub mod stack;
+pub mod swarm;

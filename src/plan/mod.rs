@@ -11,6 +11,7 @@ pub mod host;
 pub mod naming;
 pub mod placement;
 pub mod rollout;
+pub mod swarm;
 
 use serde::Serialize;
 use std::collections::BTreeMap;
