@@ -180,11 +180,29 @@ fn a_secret_never_appears_in_any_output() {
 fn name_overrides_the_stack_name() {
     let dir = tempfile::tempdir().unwrap();
     shop(dir.path());
-    let out = swarmctl(&["render", "shop", "--name", "Shop-Staging"], dir.path(), SHOP_ENV);
+    let out = swarmctl(&["render", "shop", "--name", "shop-staging"], dir.path(), SHOP_ENV);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).starts_with("name: shop-staging\n"), "{}", stdout(&out));
     let validate = swarmctl(&["validate", "shop", "--name", "other"], dir.path(), SHOP_ENV);
     assert!(stdout(&validate).starts_with("stack `other` is valid"), "{}", stdout(&validate));
+}
+
+/// An explicit name is never rewritten: two different names must not land on one stack, and a
+/// name that could not name its objects is refused before anything else happens.
+#[test]
+fn an_invalid_name_is_refused_and_a_directory_name_is_normalised_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    shop(dir.path());
+    let long = "a".repeat(300);
+    for name in ["UPPER", "../../x", "a/b", "-x", "_x", long.as_str(), ""] {
+        let out = swarmctl(&["validate", "shop", &format!("--name={name}")], dir.path(), SHOP_ENV);
+        assert_eq!(out.status.code(), Some(2), "--name {name:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--name"), "--name {name:?}: {}", stderr(&out));
+    }
+    write(dir.path(), &[("My Shop/stack.yaml", "services:\n  web:\n    image: nginx\n")]);
+    let out = swarmctl(&["validate", "My Shop"], dir.path(), SHOP_ENV);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the stack is named `myshop`, from the directory name `My Shop`"), "{}", stderr(&out));
 }
 
 #[test]

@@ -103,6 +103,13 @@ invalid! {
     dependency_on_an_inactive_service => "inactive-dependency",
     extension_typos => "extension-typos",
     service_names_outside_the_compose_alphabet => "service-names",
+    a_stack_without_services => "empty-stack",
+    no_active_service => "all-profiles-inactive",
+    replicas_over_the_limit => "huge-replicas",
+    durations_over_the_limit => "duration-overflow",
+    two_services_with_one_container_name => "duplicate-container-name",
+    a_dotenv_that_is_a_directory => "dotenv-is-a-directory",
+    a_dotenv_that_is_not_utf8 => "dotenv-not-utf8",
 }
 
 warnings! {
@@ -111,7 +118,6 @@ warnings! {
     keys_accepted_but_not_acted_on => "keys-not-acted-on",
     near_misses_of_our_extensions => "extension-near-misses",
     job_with_several_replicas => "job-with-replicas",
-    stack_without_services => "empty-stack",
 }
 
 valid! {
@@ -156,7 +162,29 @@ fn hostile_inputs_are_refused_by_their_budgets() {
     let dir = tempfile::tempdir().unwrap();
     let file = std::fs::File::create(dir.path().join("stack.yaml")).unwrap();
     file.set_len(64 << 20).unwrap();
-    quick(dir.path(), "over the 16777216 byte limit");
+    quick(dir.path(), "over the limit of 16777216");
+
+    // Files a stack names that are not regular files, or far too big, are refused without
+    // blocking on them or reading them into memory.
+    let mkfifo = |path: &std::path::Path| {
+        let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo reads a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("stack.yaml"), "services:\n  web:\n    image: nginx\n").unwrap();
+    mkfifo(&dir.path().join(".env"));
+    quick(dir.path(), ".env`: it is a FIFO, not a regular file");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("stack.yaml"), "services:\n  web:\n    image: nginx\n    secrets: [token, big]\nsecrets:\n  token: {file: ./token}\n  big: {file: ./big}\n").unwrap();
+    mkfifo(&dir.path().join("token"));
+    std::fs::File::create(dir.path().join("big")).unwrap().set_len(3 << 30).unwrap();
+    quick(dir.path(), "it is a FIFO, not a regular file");
+    quick(dir.path(), "it holds 3221225472 bytes, over the limit of 16777216");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("stack.yaml"), "services:\n  web:\n    image: nginx\n").unwrap();
+    std::fs::File::create(dir.path().join("values.yaml")).unwrap().set_len(200 << 20).unwrap();
+    quick(dir.path(), "values.yaml`: it holds 209715200 bytes");
 
     // Loops in templates that would expand a small file into gigabytes.
     let dir = tempfile::tempdir().unwrap();

@@ -182,3 +182,45 @@ fn every_fixture_loads_and_prints_without_panicking() {
         }
     }
 }
+
+/// A number and a unit as a user might type one, sane or not.
+fn duration_text() -> impl Strategy<Value = String> {
+    let number = prop_oneof![any::<u64>().prop_map(|n| n.to_string()), any::<f64>().prop_map(|f| f.abs().to_string()), "[0-9]{1,40}(\\.[0-9]{0,20})?"];
+    let unit = prop_oneof![Just("h"), Just("m"), Just("s"), Just("ms"), Just("us"), Just("ns"), Just(""), Just("x")];
+    proptest::collection::vec((number, unit), 1..4).prop_map(|parts| parts.into_iter().map(|(n, u)| format!("{n}{u}")).collect())
+}
+
+proptest! {
+    // Failures are saved in tests/spec_no_panic.proptest-regressions and replayed first.
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// A duration either parses to at most the limit or is an error; it never panics, however
+    /// large or odd the number.
+    #[test]
+    fn any_duration_is_a_value_within_the_limit_or_an_error(text in duration_text()) {
+        match swarmctl::spec::schema::parse_duration(&text) {
+            Ok(duration) => prop_assert!(duration <= swarmctl::spec::schema::MAX_DURATION, "{text} gave {duration:?}"),
+            Err(why) => prop_assert!(!why.is_empty()),
+        }
+    }
+
+    /// Any replica count, timeout or grace period written in a stack loads within its limits or
+    /// is refused with a diagnostic pointing at it.
+    #[test]
+    fn any_count_or_duration_in_a_stack_is_loaded_within_limits_or_refused(replicas in any::<i64>(), grace in duration_text()) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("stack.yaml"),
+            format!("name: limits\nservices:\n  web:\n    image: nginx\n    stop_grace_period: \"{grace}\"\n    deploy:\n      replicas: {replicas}\n"),
+        )
+        .unwrap();
+        match load(&LoadOptions { path: dir.path().to_path_buf(), ..LoadOptions::default() }, &|_: &str| None::<String>) {
+            Ok(loaded) => {
+                let web = &loaded.stack.services["web"];
+                prop_assert!(web.replicas <= swarmctl::spec::validate::MAX_REPLICAS);
+                prop_assert!(web.stop_grace_period.is_none_or(|d| d <= swarmctl::spec::schema::MAX_DURATION));
+            }
+            Err(failure) => prop_assert!(failure.diagnostics.0.iter().filter(|d| d.is_error()).all(|d| d.pos.is_some()), "{:?}", failure.diagnostics.0),
+        }
+    }
+}

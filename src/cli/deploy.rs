@@ -312,7 +312,12 @@ fn stack_name(args: &StackArgs) -> Result<String, Exit> {
     if args.stack.exists() {
         return load(args).map(|l| l.stack.name);
     }
-    Ok(args.name.clone().unwrap_or_else(|| args.stack.display().to_string()))
+    let name = args.name.clone().unwrap_or_else(|| args.stack.display().to_string());
+    if let Err(why) = swarmctl::spec::files::check_stack_name(&name) {
+        errln!("error: `{name}` is neither a stack directory nor a stack name: {why}");
+        return Err(Exit::InvalidInput);
+    }
+    Ok(name)
 }
 
 pub async fn status(args: &StackArgs, engine_args: &EngineArgs) -> Result<Exit, Exit> {

@@ -249,6 +249,7 @@ impl Converter<'_, '_> {
     }
 
     fn replicas(&mut self, name: &str, node: &Node, kind: Kind) -> u32 {
+        use super::validate::MAX_REPLICAS;
         let written = node.get("deploy").and_then(|d| d.get("replicas")).or_else(|| node.get("scale"));
         let Some(written) = written else { return 1 };
         let value = match written.as_scalar().map(|s| s.typed()) {
@@ -266,7 +267,12 @@ impl Converter<'_, '_> {
                     Some("remove `replicas`, or use `deploy.mode: replicated`".into());
                 1
             }
-            Some(n) => n.min(u32::MAX as i64) as u32,
+            Some(n) if n > i64::from(MAX_REPLICAS) => {
+                self.out.error(written.pos, format!("service `{name}`: {n} replicas is more than the limit of {MAX_REPLICAS} per service")).hint =
+                    Some("a stack this size is a mistake here; split the work over several services".into());
+                1
+            }
+            Some(n) => n as u32,
             None => 1, // the schema check already reported it
         }
     }
@@ -418,7 +424,7 @@ impl Converter<'_, '_> {
                 return;
             }
         };
-        match std::fs::read_to_string(&resolved) {
+        match super::read::text(&resolved) {
             Ok(text) => {
                 let parsed = super::dotenv::parse(&text, &|_: &str| None::<String>);
                 environment.extend(parsed.vars.into_iter().map(|(k, v)| (k, Some(v))));
@@ -546,7 +552,7 @@ impl Converter<'_, '_> {
 
     /// Reads a config or secret file; `*.hbs` files are rendered with the stack's values.
     fn read_object_file(&mut self, path: &Path, pos: Pos, secret: bool) -> Vec<u8> {
-        let bytes = match std::fs::read(path) {
+        let bytes = match super::read::bytes(path) {
             Ok(bytes) => bytes,
             Err(e) => {
                 self.out.error(pos, format!("cannot read `{}`: {e}", path.display()));

@@ -15,6 +15,8 @@ pub struct StackFiles {
     pub dir: PathBuf,
     /// The name when neither `name:` nor `--name` says otherwise.
     pub default_name: String,
+    /// The directory name `default_name` was made from.
+    pub raw_name: String,
     pub files: Vec<StackFile>,
 }
 
@@ -39,7 +41,8 @@ pub fn discover(path: &Path) -> Result<StackFiles, Diagnostic> {
     if metadata.is_file() {
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
         return Ok(StackFiles {
-            default_name: directory_name(&dir),
+            default_name: normalize_name(&raw_directory_name(&dir)),
+            raw_name: raw_directory_name(&dir),
             files: vec![StackFile { path: path.to_path_buf(), layer: None }],
             dir,
         });
@@ -65,7 +68,8 @@ pub fn discover(path: &Path) -> Result<StackFiles, Diagnostic> {
             ROOT_FILES.join(", ")
         )));
     }
-    Ok(StackFiles { default_name: directory_name(path), dir: path.to_path_buf(), files })
+    let raw_name = raw_directory_name(path);
+    Ok(StackFiles { default_name: normalize_name(&raw_name), raw_name, dir: path.to_path_buf(), files })
 }
 
 /// `02-storage-services` → layer 2.
@@ -101,14 +105,38 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
 }
 
 /// A compose project name from a directory: lowercase letters, digits, `-` and `_`.
-pub fn directory_name(dir: &Path) -> String {
+/// The directory's own name, as written on disk.
+fn raw_directory_name(dir: &Path) -> String {
     let absolute = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let raw = absolute.file_name().and_then(|n| n.to_str()).unwrap_or("stack");
-    normalize_name(raw)
+    absolute.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "stack".into())
 }
 
+/// A directory name made into a stack name, as compose makes a project name: lowercase, and
+/// only letters, digits, `-` and `_`.
 pub fn normalize_name(raw: &str) -> String {
     raw.to_ascii_lowercase().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}
+
+/// A stack name longer than this could not name its objects (a Swarm service name is at most
+/// 63 characters, and it starts with the stack's).
+pub const MAX_STACK_NAME: usize = 40;
+
+/// Compose's rule for a project name: lowercase letters, digits, `-` and `_`, starting with a
+/// letter or digit; and at most [`MAX_STACK_NAME`] characters.
+pub fn check_stack_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a stack name cannot be empty".into());
+    }
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
+        return Err("a stack name may only hold lowercase letters, digits, `-` and `_`".into());
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err("a stack name starts with a letter or digit".into());
+    }
+    if name.len() > MAX_STACK_NAME {
+        return Err(format!("a stack name is at most {MAX_STACK_NAME} characters, this one has {}", name.len()));
+    }
+    Ok(())
 }
 
 /// Why a path written in the stack does not resolve to a file inside the stack directory.

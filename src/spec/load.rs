@@ -1,7 +1,7 @@
 //! Runs the loading phases in order over one stack and its overlays (see the [`super`] docs).
 
 use super::convert::{convert, ConvertInput};
-use super::files::{discover, normalize_name, StackFile};
+use super::files::{check_stack_name, discover, StackFile};
 use super::interpolate::{interpolate, InterpolationError, Lookup};
 use crate::model::stack::Stack;
 use super::source::{LineMap, Sources};
@@ -66,21 +66,29 @@ fn load_into(
     let dir = files.dir.clone();
 
     // The name the stack calls itself picks overlay patches; --name only renames the deployment.
-    let own_name = files.files.iter().find(|f| f.layer.is_none()).and_then(|f| declared_name(&f.path)).unwrap_or_else(|| files.default_name.clone());
-    let name = match &options.name {
-        Some(requested) => {
-            let normalized = normalize_name(requested);
-            if normalized.is_empty() {
-                out.push(Diagnostic::error(None, format!("`--name {requested}` has no letter or digit")).with_hint("stack names use lowercase letters, digits, `-` and `_`"));
-                return None;
-            }
-            normalized
-        }
-        None => own_name.clone(),
+    // A name someone wrote (`--name`, `name:`) must already be valid; one derived from the
+    // directory is normalised, and the warning says so.
+    let declared = files.files.iter().find(|f| f.layer.is_none()).and_then(|f| declared_name(&f.path));
+    let own_name = match &declared {
+        Some(declared) => declared.clone(),
+        None => files.default_name.clone(),
     };
-    if name.is_empty() {
-        out.push(Diagnostic::error(None, format!("cannot name the stack at `{}`", options.path.display())).with_hint("add a top-level `name:` or pass `--name NAME`"));
+    let (name, written) = match (&options.name, &declared) {
+        (Some(requested), _) => (requested.clone(), Some("--name")),
+        (None, Some(declared)) => (declared.clone(), Some("name:")),
+        (None, None) => (files.default_name.clone(), None),
+    };
+    if let Err(why) = check_stack_name(&name) {
+        let message = match written {
+            Some(source) => format!("`{source} {name}`: {why}"),
+            None => format!("the stack at `{}` would be named `{name}`: {why}", options.path.display()),
+        };
+        out.push(Diagnostic::error(None, message).with_hint("stack names are lowercase letters, digits, `-` and `_`, starting with a letter or digit (compose's rule); pass a valid `--name NAME`"));
         return None;
+    }
+    if written.is_none() && files.raw_name != name {
+        out.warning(None, format!("the stack is named `{name}`, from the directory name `{}`", files.raw_name)).hint =
+            Some("stack names are lowercase letters, digits, `-` and `_`; pass `--name NAME` to choose another".into());
     }
 
     let values = load_values(&dir, options, sources, out);
@@ -170,7 +178,11 @@ fn load_into(
     };
     let stack = convert(&document, &input, sources, out);
     if stack.services.is_empty() && stack.inactive.is_empty() {
-        out.warning(document.pos, "the stack defines no services").hint = Some("add services under a top-level `services:` key".into());
+        out.error(document.pos, "the stack defines no services").hint =
+            Some("add services under a top-level `services:` key; to remove a deployed stack, use `swarmctl down`".into());
+    } else if stack.services.is_empty() {
+        out.error(document.pos, format!("no service is active: each has a profile ({}) and none is enabled", stack.inactive.iter().cloned().collect::<Vec<_>>().join(", "))).hint =
+            Some("enable one with `--profile NAME`; to remove a deployed stack, use `swarmctl down`".into());
     }
     validate::validate(&stack, out);
     let graph = DependencyGraph::build(&stack).map_err(|d| out.push(d)).ok();
@@ -180,12 +192,11 @@ fn load_into(
 
 /// A top-level `name:` read without rendering (it names the stack for templates and overlays).
 fn declared_name(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = super::read::text(path).ok()?;
     text.lines()
         .find_map(|line| line.strip_prefix("name:"))
         .map(|v| v.split(" #").next().unwrap_or(v).trim().trim_matches(['"', '\'']).to_string())
         .filter(|v| !v.is_empty() && !v.contains("{{") && !v.contains('$'))
-        .map(|v| normalize_name(&v))
 }
 
 fn set_name(document: &mut Node, name: &str) {
@@ -232,23 +243,16 @@ fn read_tree(
     Some(tree)
 }
 
-/// Reads a text file, refusing one over the YAML size budget before reading it into memory.
+/// Reads a text file the stack is made of; every problem is a diagnostic.
 fn read_bounded(path: &Path, out: &mut Diagnostics) -> Option<String> {
-    let limit = Limits::default().max_bytes;
-    match std::fs::metadata(path) {
-        Ok(metadata) if metadata.len() > limit as u64 => {
-            out.push(
-                Diagnostic::error(None, format!("`{}` is {} bytes, over the {limit} byte limit", super::source::display_path(path).display(), metadata.len()))
-                    .with_hint("split the stack into several files, or remove generated content"),
-            );
-            return None;
-        }
-        _ => {}
-    }
-    match std::fs::read_to_string(path) {
+    match super::read::text(path) {
         Ok(text) => Some(text),
-        Err(e) => {
-            out.error(None, format!("cannot read `{}`: {e}", super::source::display_path(path).display()));
+        Err(why) => {
+            let hint = match why {
+                super::read::ReadError::TooBig { .. } => "split the stack into several files, or remove generated content",
+                _ => "stack, values and overlay files are regular UTF-8 text files",
+            };
+            out.push(Diagnostic::error(None, format!("cannot read `{}`: {why}", super::source::display_path(path).display())).with_hint(hint));
             None
         }
     }
@@ -320,15 +324,13 @@ fn load_values(dir: &Path, options: &LoadOptions, sources: &mut Sources, out: &m
     files.extend(options.overlays.iter().map(|o| o.join("values.yaml")));
     let explicit: Vec<PathBuf> = options.values_files.clone();
     for (path, required) in files.into_iter().map(|p| (p, false)).chain(explicit.into_iter().map(|p| (p, true))) {
-        if !path.is_file() {
-            if required {
-                out.error(None, format!("values file `{}` does not exist", path.display()));
+        let text = match super::read::text(&path) {
+            Ok(text) => text,
+            Err(super::read::ReadError::Missing) if !required => continue,
+            Err(why) => {
+                out.error(None, format!("cannot read values file `{}`: {why}", path.display()));
+                continue;
             }
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            out.error(None, format!("cannot read values file `{}`", path.display()));
-            continue;
         };
         let file = sources.add(&path, text.as_str());
         match yaml::parse(&text, file, &LineMap::identity(), &Limits::default()) {
@@ -351,7 +353,16 @@ fn load_values(dir: &Path, options: &LoadOptions, sources: &mut Sources, out: &m
 
 fn load_dotenv(dir: &Path, environment: &dyn Lookup, sources: &mut Sources, out: &mut Diagnostics) -> BTreeMap<String, String> {
     let path = dir.join(".env");
-    let Ok(text) = std::fs::read_to_string(&path) else { return BTreeMap::new() };
+    let text = match super::read::text(&path) {
+        Ok(text) => text,
+        Err(super::read::ReadError::Missing) => return BTreeMap::new(),
+        Err(why) => {
+            // Ignoring it would let every default apply without a word.
+            out.error(None, format!("cannot read `{}`: {why}", super::source::display_path(&path).display())).hint =
+                Some("make `.env` a readable UTF-8 file of `KEY=value` lines, or remove it".into());
+            return BTreeMap::new();
+        }
+    };
     let parsed = dotenv::parse(&text, environment);
     if !parsed.errors.is_empty() {
         let file = sources.add_sensitive(&path, text.as_str());

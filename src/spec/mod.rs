@@ -19,6 +19,7 @@ pub mod extends;
 pub mod files;
 pub mod load;
 pub mod merge;
+pub mod read;
 pub mod render;
 pub mod validate;
 pub mod interpolate;

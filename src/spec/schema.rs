@@ -510,8 +510,15 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         total += number * seconds;
         rest = &rest[unit_len..];
     }
+    if !(total <= MAX_DURATION.as_secs_f64()) {
+        return Err(format!("`{text}` is longer than the limit of {}h (a year)", MAX_DURATION.as_secs() / 3600));
+    }
     Ok(std::time::Duration::from_secs_f64(total))
 }
+
+/// No timeout, interval or grace period a stack needs comes near a year; past it, durations
+/// overflow the engine's nanoseconds and the clock's arithmetic.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
 /// Parses a byte size: `1024`, `512k`, `512m`, `1g`, `1.5gb`.
 pub fn parse_size(text: &str) -> Option<u64> {

@@ -15,7 +15,29 @@ pub fn looks_like_secret_key(key: &str) -> bool {
     !upper.ends_with("_FILE") && SECRET_WORDS.iter().any(|w| upper.contains(w))
 }
 
+/// Replicas of one service. Beyond this a typo (`replicas: 100000`) would start thousands of
+/// containers before anyone could stop it.
+pub const MAX_REPLICAS: u32 = 1_000;
+/// Replicas of all services of a stack together.
+pub const MAX_STACK_REPLICAS: u32 = 10_000;
+
 pub fn validate(stack: &Stack, out: &mut Diagnostics) {
+    let total: u64 = stack.services.values().map(|s| u64::from(s.replicas)).sum();
+    if total > u64::from(MAX_STACK_REPLICAS) {
+        let first = stack.services.values().map(|s| s.pos).next();
+        out.error(first, format!("the stack has {total} replicas in all, more than the limit of {MAX_STACK_REPLICAS}")).hint =
+            Some("split it into several stacks".into());
+    }
+    let mut container_names: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    for (name, service) in &stack.services {
+        if let Some(container_name) = &service.container_name {
+            let at = service.positions.get("container_name").copied().unwrap_or(service.pos);
+            if let Some(first) = container_names.insert(container_name, name) {
+                out.error(at, format!("services `{first}` and `{name}` both set `container_name: {container_name}`; container names are unique")).hint =
+                    Some("give one of them another name, or remove `container_name`".into());
+            }
+        }
+    }
     for (name, service) in &stack.services {
         let at = |key: &str| service.positions.get(key).copied().unwrap_or(service.pos);
         // Compose's own rule; names become container, DNS and graph node names.
