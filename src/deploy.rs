@@ -89,6 +89,7 @@ async fn under_lock<T: Target>(target: &T, loaded: &Loaded, options: &DeployOpti
         failed_steps: report.count(|o| matches!(o, StepOutcome::Failed { .. })),
         seconds: report.seconds,
         document: render::document(loaded),
+        desired: crate::status::desired(stack),
     };
     let revision = target.store().record(&stack.name, revision).await?;
     Ok(Deployed { plan, report, revision: Some(revision) })

@@ -134,7 +134,7 @@ fn redeploy_changes_nothing_and_a_change_replaces_only_its_service() {
     }
     assert!(text(&status).contains("e2e-idem-db-0       running, healthy"), "{}", text(&status));
     let json: serde_json::Value = serde_json::from_slice(&stack.run(&["status", "--output", "json"]).stdout).unwrap();
-    assert_eq!(json["services"][2]["containers"][1]["name"], "e2e-idem-web-2");
+    assert_eq!(json["services"][2]["instances"][1]["name"], "e2e-idem-web-2");
 
     // `docker events` counts in whole seconds: start the window after the first deploy's last second.
     std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -163,6 +163,13 @@ fn redeploy_changes_nothing_and_a_change_replaces_only_its_service() {
     let history = stack.run(&["history", "--output", "json"]);
     let revisions: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
     assert_eq!(revisions.as_array().unwrap().len(), 2, "the no-op deploy must not record a revision");
+
+    // A replica removed by hand: `status` by name knows the desired count from the last
+    // revision, and says the stack is not ready.
+    docker(&["rm", "-f", "e2e-idem-web-2"]);
+    let by_name = Command::new(BINARY).args(["status", "e2e-idem", "--target", "host"]).env("SWARMCTL_STATE_DIR", stack.state.path()).output().unwrap();
+    assert_eq!(by_name.status.code(), Some(1), "{}", text(&by_name));
+    assert!(text(&by_name).contains("web                  deployment   1/2 ready"), "{}", text(&by_name));
 
     let down = stack.run(&["down"]);
     assert!(down.status.success(), "{}", text(&down));
@@ -271,6 +278,9 @@ services:
     assert!(text(&out).contains("exited with code 3"), "{}", text(&out));
     let state = docker(&["inspect", "--format", "{{.State.Status}} {{.HostConfig.RestartPolicy.Name}}", "e2e-job-migrate-1"]);
     assert_eq!(state.trim(), "exited no", "a job is kept with its logs and not restarted");
+    // The exit code comes from the engine's state, so the failed job runs again next time.
+    let plan = stack.run(&["plan"]);
+    assert!(text(&plan).contains("job failed before (exit 3)"), "{}", text(&plan));
 }
 
 /// Every kind of step, and containers made in several calls (two networks, a config, a secret).
@@ -376,6 +386,27 @@ fn bad_input_changes_nothing_and_exits_2() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("not-built-anywhere:1"));
     assert!(stack.containers().is_empty() && stack.networks().is_empty());
+
+    // A host port another container already publishes: refused at plan time, not half-way
+    // through with "port is already allocated".
+    let port = free_port();
+    let foreign = "e2e-bad-foreign-port";
+    docker(&["rm", "-f", foreign]);
+    docker(&["run", "-d", "--name", foreign, "-p", &format!("127.0.0.1:{port}:8080"), "swarmctl-test/testapp:latest"]);
+    stack.write(&format!("name: NAME\nservices:\n  db:\n    image: swarmctl-test/testapp:latest\n  web:\n    image: swarmctl-test/testapp:latest\n    ports: [\"{port}:8080\"]\n"));
+    let out = stack.run(&["deploy"]);
+    docker(&["rm", "-f", foreign]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains(&format!("host port {port}/tcp is already published by container `{foreign}`")), "{}", text(&out));
+    assert!(stack.containers().is_empty() && stack.networks().is_empty(), "nothing was created");
+
+    // No services: an error, never "remove everything".
+    stack.write("name: NAME\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n");
+    assert!(stack.run(&["deploy"]).status.success());
+    stack.write("name: NAME\n");
+    let out = stack.run(&["deploy"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(stack.containers(), ["e2e-bad-web-1"], "an empty stack file removes nothing");
 }
 
 /// Where the repository's example stacks live.

@@ -321,10 +321,19 @@ fn stack_name(args: &StackArgs) -> Result<String, Exit> {
 }
 
 pub async fn status(args: &StackArgs, engine_args: &EngineArgs) -> Result<Exit, Exit> {
-    let name = stack_name(args)?;
+    let loaded = if args.stack.exists() { Some(load(args)?) } else { None };
+    let name = match &loaded {
+        Some(loaded) => loaded.stack.name.clone(),
+        None => stack_name(args)?,
+    };
     let Chosen::Host(target) = connect(engine_args).await?;
+    // What the stack asks for: from its files, else from the last deploy's revision.
+    let desired = match &loaded {
+        Some(loaded) => Some(swarmctl::status::desired(&loaded.stack)),
+        None => target.store().revisions(&name).await.ok().and_then(|r| r.last().map(|r| r.content.desired.clone())).filter(|d| !d.is_empty()),
+    };
     let observed = target.observe(&name, None).await.map_err(engine_error)?;
-    let status = target.status(&name, &observed);
+    let status = target.status(&name, &observed, desired.as_ref());
     if engine_args.output == Output::Json {
         outln!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
     } else {

@@ -19,7 +19,7 @@ use bollard::models::{ContainerState as InspectedState, ContainerStateStatusEnum
 
 use super::error::{sanitize, EngineError, Operation};
 use crate::model::host::{
-    is_anonymous_volume, unix_seconds_to_rfc3339, ContainerState, HealthState, ObservedContainer, ObservedNetwork, ObservedVolume,
+    is_anonymous_volume, unix_seconds_to_rfc3339, ContainerState, ForeignPort, HealthState, ObservedContainer, ObservedNetwork, ObservedVolume,
 };
 use crate::model::objects::{
     ContainerSpec, Healthcheck, MountKind, NetworkAttachment, NetworkSpec, RestartPolicy, VolumeSpec,
@@ -272,6 +272,24 @@ pub(crate) fn summary_name(summary: &ContainerSummary) -> Option<String> {
 /// Health comes from the row's `Status` text (`Up 3 seconds (healthy)`), which the engine
 /// renders from the same state `inspect` reads, at list time; this saves one inspect per
 /// container. Exit codes come from `Exited (3) 2 minutes ago`.
+/// The host ports a (running) container publishes.
+pub(crate) fn published_ports(summary: &ContainerSummary) -> Vec<ForeignPort> {
+    let container = summary_name(summary).unwrap_or_default();
+    summary
+        .ports
+        .iter()
+        .flatten()
+        .filter_map(|port| {
+            Some(ForeignPort {
+                host_ip: port.ip.clone().unwrap_or_else(|| "0.0.0.0".into()),
+                port: port.public_port?,
+                protocol: port.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
+                container: container.clone(),
+            })
+        })
+        .collect()
+}
+
 pub(crate) fn observed_container(summary: &ContainerSummary) -> Option<ObservedContainer> {
     let id = summary.id.clone()?;
     let name = summary_name(summary)?;

@@ -330,6 +330,7 @@ impl HostEngine for DockerEngine {
             if convert::belongs_to(summary.labels.as_ref(), stack) {
                 observed.containers.extend(convert::observed_container(summary));
             } else {
+                observed.foreign_ports.extend(convert::published_ports(summary));
                 let names = summary.names.iter().flatten().map(|name| name.trim_start_matches('/'));
                 for name in names.filter(|name| !name.contains('/')) {
                     if candidate_names.containers.contains(name) {
@@ -354,6 +355,16 @@ impl HostEngine for DockerEngine {
         }
         observed.images = images.iter().flat_map(convert::image_references).collect();
         observed.foreign_names = foreign;
+        // The list's status text ("Exited (0) 3 seconds ago") is for people; a job's exit code
+        // decides whether it runs again, so it comes from the inspected state.
+        let exited: Vec<usize> = observed.containers.iter().enumerate().filter(|(_, c)| matches!(c.state, ContainerState::Exited { .. })).map(|(i, _)| i).collect();
+        let codes = futures::future::join_all(exited.iter().map(|&i| self.inspect(operation, &observed.containers[i].id))).await;
+        for (&i, inspected) in exited.iter().zip(codes) {
+            // Gone meanwhile: the next observe will not see it either.
+            if let Ok(code) = inspected.map(|c| c.state.and_then(|s| s.exit_code)) {
+                observed.containers[i].state = ContainerState::Exited { code: code.unwrap_or(-1) };
+            }
+        }
         observed.sort();
         Ok(observed)
     }

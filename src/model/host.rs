@@ -21,6 +21,20 @@ pub struct ObservedState {
     pub foreign_names: ForeignNames,
     /// Image references present locally: `repo:tag`, `repo@digest` and image IDs (`sha256:…`).
     pub images: BTreeSet<String>,
+    /// Host ports published by containers *not* of this stack: a plan that needs one again
+    /// would fail half-way with "port is already allocated".
+    #[serde(default)]
+    pub foreign_ports: Vec<ForeignPort>,
+}
+
+/// A host port another container holds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ForeignPort {
+    /// `0.0.0.0` (or `::`) when published on every address.
+    pub host_ip: String,
+    pub port: u16,
+    pub protocol: String,
+    pub container: String,
 }
 
 /// One existing container.
@@ -142,6 +156,8 @@ impl ObservedState {
         self.containers.sort_by(|left, right| (&left.name, &left.id).cmp(&(&right.name, &right.id)));
         self.networks.sort_by(|left, right| (&left.name, &left.id).cmp(&(&right.name, &right.id)));
         self.volumes.sort_by(|left, right| left.name.cmp(&right.name));
+        self.foreign_ports.sort();
+        self.foreign_ports.dedup();
     }
 }
 

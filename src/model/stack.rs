@@ -2,12 +2,12 @@
 //! here has been checked, so consumers never re-validate. Maps are sorted for determinism.
 
 use crate::spec::source::Pos;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Stack {
     pub name: String,
     /// The stack directory; relative paths were resolved against it.
@@ -26,7 +26,7 @@ pub struct Stack {
 }
 
 /// How replicas relate to each other (Kubernetes' workload kinds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// Interchangeable replicas.
@@ -60,7 +60,7 @@ impl Kind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum Condition {
     ServiceStarted,
@@ -87,7 +87,7 @@ impl Condition {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dependency {
     pub service: String,
     pub condition: Condition,
@@ -101,7 +101,7 @@ pub struct Dependency {
     pub pos: Pos,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Service {
     pub name: String,
     #[serde(skip)]
@@ -144,7 +144,7 @@ pub struct Service {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Build {
     pub context: PathBuf,
     pub dockerfile: Option<String>,
@@ -152,7 +152,7 @@ pub struct Build {
     pub target: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Port {
     pub target: u16,
     /// `None`: not published on the host (or an ephemeral host port when `ephemeral`).
@@ -166,7 +166,7 @@ pub struct Port {
     pub pos: Pos,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MountKind {
     Volume,
@@ -174,7 +174,7 @@ pub enum MountKind {
     Tmpfs,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mount {
     pub kind: MountKind,
     /// Volume name (stack-level key), host path, or empty for anonymous volumes and tmpfs.
@@ -185,7 +185,7 @@ pub struct Mount {
     pub pos: Pos,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileMount {
     pub source: String,
     pub target: String,
@@ -196,7 +196,7 @@ pub struct FileMount {
     pub pos: Pos,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Healthcheck {
     /// `["CMD", …]`, `["CMD-SHELL", "…"]`; `None` when disabled.
     pub test: Option<Vec<String>>,
@@ -206,7 +206,7 @@ pub struct Healthcheck {
     pub retries: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Resources {
     pub cpus: Option<f64>,
     pub memory: Option<u64>,
@@ -215,7 +215,7 @@ pub struct Resources {
     pub reserve_memory: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Placement {
     pub constraints: Vec<String>,
     pub spread: Vec<String>,
@@ -223,14 +223,14 @@ pub struct Placement {
 }
 
 /// An int or a percentage of replicas (`1`, `25%`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IntOrPercent {
     Int(u32),
     Percent(u32),
 }
 
 /// Kubernetes rollout policy (`x-rollout`), or compose's `update_config` with Swarm defaults.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rollout {
     pub max_surge: IntOrPercent,
     pub max_unavailable: IntOrPercent,
@@ -241,7 +241,7 @@ pub struct Rollout {
     pub partition: u32,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Network {
     pub name: Option<String>,
     pub driver: Option<String>,
@@ -253,7 +253,7 @@ pub struct Network {
     pub labels: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Volume {
     pub name: Option<String>,
     pub driver: Option<String>,
@@ -263,7 +263,7 @@ pub struct Volume {
 }
 
 /// A config or secret. The content of secrets never leaves this struct except into a container.
-#[derive(Clone, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileObject {
     pub external: bool,
     pub name: Option<String>,

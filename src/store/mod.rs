@@ -48,6 +48,9 @@ pub struct NewRevision {
     pub seconds: f64,
     /// The resolved Compose document, secrets redacted.
     pub document: serde_json::Value,
+    /// What each service asked for, so `status NAME` knows a missing replica.
+    #[serde(default)]
+    pub desired: crate::status::Desired,
 }
 
 #[derive(Debug, thiserror::Error)]

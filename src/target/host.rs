@@ -7,7 +7,7 @@ use crate::model::host::ObservedState;
 use crate::model::stack::Stack;
 use crate::plan::host::{self, HostOp, Plan};
 use crate::plan::{PlanError, PlanOptions};
-use crate::status::StackStatus;
+use crate::status::{self, Desired, StackStatus};
 use crate::store::local::LocalStore;
 use crate::store::Store;
 use std::sync::Arc;
@@ -48,7 +48,7 @@ impl Target for HostTarget {
         host::plan_down(name, observed, volumes)
     }
 
-    fn status(&self, name: &str, observed: &ObservedState) -> StackStatus {
-        StackStatus::new(name, &observed.containers)
+    fn status(&self, name: &str, observed: &ObservedState, desired: Option<&Desired>) -> StackStatus {
+        status::host::from_containers(name, &observed.containers, desired)
     }
 }

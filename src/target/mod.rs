@@ -9,7 +9,7 @@ use crate::engine::EngineError;
 use crate::graph::DependencyGraph;
 use crate::model::stack::Stack;
 use crate::plan::{Op, Plan, PlanError, PlanOptions};
-use crate::status::StackStatus;
+use crate::status::{Desired, StackStatus};
 use crate::store::Store;
 use std::sync::Arc;
 
@@ -39,6 +39,6 @@ pub trait Target: Send + Sync {
     /// The steps that remove the stack (and its volumes when `volumes`); pure.
     fn plan_down(&self, name: &str, observed: &Self::Observed, volumes: bool) -> Plan<Self::Op>;
 
-    /// Per service: kind, replicas and how many are ready; pure.
-    fn status(&self, name: &str, observed: &Self::Observed) -> StackStatus;
+    /// Per service: kind, desired replicas and how many are ready; pure.
+    fn status(&self, name: &str, observed: &Self::Observed, desired: Option<&Desired>) -> StackStatus;
 }

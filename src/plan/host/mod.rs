@@ -152,6 +152,19 @@ fn check(stack: &Stack, observed: &ObservedState) -> Result<(), PlanError> {
                 ));
             }
         }
+        for port in service.ports.iter().filter(|p| p.published.is_some()) {
+            let ip = port.host_ip.as_deref().unwrap_or("0.0.0.0");
+            let taken = observed.foreign_ports.iter().find(|f| {
+                let any = |ip: &str| ip == "0.0.0.0" || ip == "::" || ip.is_empty();
+                Some(f.port) == port.published && f.protocol == port.protocol && (any(ip) || any(&f.host_ip) || f.host_ip == ip)
+            });
+            if let Some(taken) = taken {
+                problems.push(format!(
+                    "service `{}`: host port {}/{} is already published by container `{}`, which this stack does not own; stop it or publish another port",
+                    service.name, taken.port, taken.protocol, taken.container
+                ));
+            }
+        }
         for replica in replica_numbers(service) {
             for port in service.ports.iter().filter(|p| p.published.is_some()) {
                 let key = (port.host_ip.clone().unwrap_or_else(|| "0.0.0.0".into()), port.published.unwrap_or(0), port.protocol.clone());

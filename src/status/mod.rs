@@ -1,0 +1,96 @@
+//! `swarmctl status`: what a target holds of a stack, service by service, against what the
+//! stack asks for. Pure: built from an observed state and the desired replica counts (from the
+//! stack's files, or the last revision when only a name is given).
+
+pub mod host;
+
+use crate::model::stack::{Kind, Stack};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Debug, Serialize)]
+pub struct StackStatus {
+    pub stack: String,
+    /// `host` or `swarm`.
+    pub target: &'static str,
+    pub services: Vec<ServiceStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    /// `deployment`, `statefulset`, `daemonset`, `job`; `unknown` on objects from before the label.
+    pub kind: String,
+    /// Replicas the stack asks for (the observed count when nothing says).
+    pub desired: usize,
+    /// Replicas running and not failing a health check (jobs: completed).
+    pub ready: usize,
+    /// Containers (host) or tasks (swarm).
+    pub instances: Vec<Instance>,
+    /// Why it is not ready, when the engine says (a task's last error).
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Instance {
+    pub name: String,
+    /// The node it runs on (swarm).
+    pub node: Option<String>,
+    pub state: String,
+    pub health: Option<String>,
+    pub ready: bool,
+    pub image: String,
+    pub created: String,
+}
+
+/// What a stack asks for, per service.
+pub type Desired = BTreeMap<String, DesiredService>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredService {
+    pub kind: Kind,
+    pub replicas: u32,
+}
+
+/// The replica counts `stack` asks for (a daemonset counts one per host).
+pub fn desired(stack: &Stack) -> Desired {
+    stack
+        .services
+        .values()
+        .map(|s| (s.name.clone(), DesiredService { kind: s.kind, replicas: if s.kind == Kind::Daemonset { 1 } else { s.replicas } }))
+        .collect()
+}
+
+impl StackStatus {
+    /// Every service has all its replicas ready (jobs completed): `status` exits 0.
+    pub fn all_ready(&self) -> bool {
+        self.services.iter().all(|s| s.ready >= s.desired && s.instances.iter().all(|i| i.ready))
+    }
+}
+
+/// One line per service (`web  deployment  2/2 ready`), then one per container or task.
+impl fmt::Display for StackStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.services.is_empty() {
+            let what = if self.target == "swarm" { "services on this swarm" } else { "containers on this engine" };
+            return writeln!(f, "stack `{}` has no {what}", self.stack);
+        }
+        let width = self.services.iter().flat_map(|s| &s.instances).map(|c| c.name.len()).max().unwrap_or(0);
+        for service in &self.services {
+            writeln!(f, "{:<20} {:<12} {}/{} ready", service.name, service.kind, service.ready, service.desired)?;
+            for instance in &service.instances {
+                let state = match &instance.health {
+                    Some(health) => format!("{}, {health}", instance.state),
+                    None => instance.state.clone(),
+                };
+                let node = instance.node.as_deref().map(|n| format!("{n:<12} ")).unwrap_or_default();
+                writeln!(f, "  {:<width$}  {node}{:<20} {}", instance.name, state, instance.image)?;
+            }
+            if let Some(problem) = &service.problem {
+                writeln!(f, "  ! {problem}")?;
+            }
+        }
+        Ok(())
+    }
+}
