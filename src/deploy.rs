@@ -36,6 +36,8 @@ pub struct Deployed<O> {
     pub report: ApplyReport,
     /// The revision recorded; `None` when there was nothing to do.
     pub revision: Option<u32>,
+    /// Why the revision could not be recorded (a full disk, a lost cluster).
+    pub unrecorded: Option<StoreError>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +67,7 @@ async fn under_lock<T: Target>(target: &T, loaded: &Loaded, options: &DeployOpti
     let mut plan = target.plan(stack, &loaded.graph, &observed, &options.plan)?;
     reporter.planned(&plan);
     if plan.is_empty() {
-        return Ok(Deployed { plan, report: ApplyReport::default(), revision: None });
+        return Ok(Deployed { plan, report: ApplyReport::default(), revision: None, unrecorded: None });
     }
     let mut report = apply::apply(&plan, target.engine(), reporter, &options.apply).await;
     // Level-triggered: the engine may have moved while we worked (a killed deploy's last call
@@ -91,8 +93,11 @@ async fn under_lock<T: Target>(target: &T, loaded: &Loaded, options: &DeployOpti
         document: render::document(loaded),
         desired: crate::status::desired(stack),
     };
-    let revision = target.store().record(&stack.name, revision).await?;
-    Ok(Deployed { plan, report, revision: Some(revision) })
+    let (revision, unrecorded) = match target.store().record(&stack.name, revision).await {
+        Ok(number) => (Some(number), None),
+        Err(error) => (None, Some(error)),
+    };
+    Ok(Deployed { plan, report, revision, unrecorded })
 }
 
 /// The stack's lock, unless the deploy is interrupted while it waits for it.
@@ -123,7 +128,7 @@ pub async fn down<T: Target>(target: &T, name: &str, volumes: bool, options: &De
         let plan = target.plan_down(name, &observed, volumes);
         reporter.planned(&plan);
         let report = if plan.is_empty() { ApplyReport::default() } else { apply::apply(&plan, target.engine(), reporter, &options.apply).await };
-        Ok(Deployed { plan, report, revision: None })
+        Ok(Deployed { plan, report, revision: None, unrecorded: None })
     }
     .await;
     lock.release().await;

@@ -222,3 +222,19 @@ async fn a_container_made_in_several_calls_gets_its_name_last_and_a_half_made_on
     insta::assert_snapshot!("half_made_is_made_again", again.to_string());
     assert!(plan_for(&engine, &loaded).await.is_empty());
 }
+
+/// `down` stops dependents before what they depend on, as compose does: the database outlives
+/// the application that writes to it. A stack name is enough (the order is in the labels).
+#[tokio::test]
+async fn down_removes_dependents_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    deploy(&engine, &stack(dir.path(), SHOP)).await;
+    let observed = engine.observe("shop", &Default::default()).await.unwrap();
+    let planned = plan_down("shop", &observed, false);
+    insta::assert_snapshot!("down_dependents_first", planned.to_string());
+    let removal = |name: &str| planned.steps.iter().find(|s| matches!(&s.op, HostOp::RemoveContainer { name: n, .. } if n == name)).unwrap().id;
+    let stop = |name: &str| planned.steps.iter().find(|s| matches!(&s.op, HostOp::StopContainer { name: n, .. } if n == name)).unwrap();
+    assert!(stop("shop-db-0").after.contains(&removal("shop-migrate-1")), "db stops after migrate is gone");
+    assert!(stop("shop-cache-1").after.contains(&removal("shop-web-1")), "cache stops after web is gone");
+}

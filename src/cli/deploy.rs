@@ -166,6 +166,10 @@ fn finish<O: Op>(result: Result<Deployed<O>, DeployError>, printer: &Printer<O>,
         return Ok(Exit::Ok);
     }
     summarize(&deployed.plan, &deployed.report, printer.output, deployed.revision);
+    if let Some(error) = &deployed.unrecorded {
+        errln!("error: the deploy ran, but its revision was not recorded: {error}");
+        return Ok(Exit::Engine);
+    }
     Ok(if deployed.report.interrupted {
         Exit::Interrupted
     } else if deployed.report.engine_lost() {

@@ -13,3 +13,5 @@ pub const LABEL_FIELDS: &str = "io.swarmctl.field-hashes";
 pub const LABEL_REPLICA: &str = "io.swarmctl.replica";
 /// The service's kind (`deployment`, `job`, …), for `status` without the stack files.
 pub const LABEL_KIND: &str = "io.swarmctl.kind";
+/// The services this one depends on (`db,cache`), so `down` stops dependents first.
+pub const LABEL_DEPENDS_ON: &str = "io.swarmctl.depends-on";

@@ -12,6 +12,7 @@ pub mod naming;
 pub mod placement;
 pub mod rollout;
 pub mod swarm;
+pub mod teardown;
 
 use serde::Serialize;
 use std::collections::BTreeMap;

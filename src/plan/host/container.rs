@@ -1,7 +1,8 @@
 //! What one replica of a service looks like to the host engine: its name, its labels and the
 //! translation of a [`Service`] into a [`ContainerSpec`].
 
-use crate::model::labels::{LABEL_FIELDS, LABEL_HASH, LABEL_KIND, LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK};
+use crate::model::labels::{LABEL_DEPENDS_ON, LABEL_FIELDS, LABEL_HASH, LABEL_KIND, LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK};
+use crate::plan::teardown::depends_on_label;
 use crate::model::objects::{
     ContainerSpec, FileContent, FileDelivery, Healthcheck, Mount, MountKind, NetworkAttachment, PortBinding, Resources,
     RestartPolicy, Ulimit,
@@ -56,6 +57,7 @@ pub fn container_spec(stack: &Stack, service: &Service, replica: u32, fields: &B
     labels.insert(LABEL_HASH.into(), spec_hash(fields));
     labels.insert(LABEL_REPLICA.into(), replica.to_string());
     labels.insert(LABEL_KIND.into(), service.kind.as_str().into());
+    labels.insert(LABEL_DEPENDS_ON.into(), depends_on_label(service.depends_on.iter().map(|d| d.service.as_str())));
     labels.insert(LABEL_FIELDS.into(), fields.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
 
     let extra = &service.extra;

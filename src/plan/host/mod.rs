@@ -17,7 +17,8 @@ use super::naming::{
 use super::{Cause, PlanError, PlanOptions, StepId};
 use crate::graph::{barrier_name, DependencyGraph};
 use crate::model::host::{CandidateNames, ContainerState, HealthState, ObservedContainer, ObservedState};
-use crate::model::labels::{LABEL_FIELDS, LABEL_HASH, LABEL_SERVICE, LABEL_STACK};
+use crate::model::labels::{LABEL_DEPENDS_ON, LABEL_FIELDS, LABEL_HASH, LABEL_SERVICE, LABEL_STACK};
+use super::teardown;
 use crate::model::objects::{self, BuildSpec, ContainerSpec, FileDelivery, Mount, NetworkAttachment, NetworkSpec, VolumeSpec};
 use crate::model::stack::{Condition, Kind, MountKind, Service, Stack};
 use container::{container_name, container_spec, incomplete_name, is_incomplete, network_attachments};
@@ -525,10 +526,21 @@ fn changed_fields(container: &ObservedContainer, fields: &BTreeMap<String, Strin
 /// its networks, and its volumes only when asked.
 pub fn plan_down(stack: &str, observed: &ObservedState, volumes: bool) -> Plan {
     let mut plan = Plan::default();
+    let owned: Vec<&ObservedContainer> = observed.containers.iter().filter(|c| c.labels.get(LABEL_STACK).map(String::as_str) == Some(stack)).collect();
+    let service_of = |c: &ObservedContainer| c.labels.get(LABEL_SERVICE).cloned().unwrap_or_default();
+    let depends_on: BTreeMap<String, String> =
+        owned.iter().map(|c| (service_of(c), c.labels.get(LABEL_DEPENDS_ON).cloned().unwrap_or_default())).collect();
+    let dependents = teardown::dependents(&depends_on);
+    // Dependents first: a service's containers are removed after its dependents' are.
+    let mut removed_by_service: BTreeMap<String, Vec<StepId>> = BTreeMap::new();
     let mut removals = Vec::new();
-    for container in observed.containers.iter().filter(|c| c.labels.get(LABEL_STACK).map(String::as_str) == Some(stack)) {
-        let service = container.labels.get(LABEL_SERVICE).cloned();
-        removals.push(remove_container(&mut plan, container, Cause::Down, vec![], service.as_deref(), None, volumes));
+    for service in teardown::removal_order(&depends_on) {
+        let after: Vec<StepId> = dependents[&service].iter().flat_map(|d| removed_by_service.get(d).cloned().unwrap_or_default()).collect();
+        for container in owned.iter().filter(|c| service_of(c) == service) {
+            let removed = remove_container(&mut plan, container, Cause::Down, after.clone(), Some(&service), None, volumes);
+            removed_by_service.entry(service.clone()).or_default().push(removed);
+            removals.push(removed);
+        }
     }
     for network in observed.networks.iter().filter(|n| n.labels.get(LABEL_STACK).map(String::as_str) == Some(stack)) {
         plan.push(HostOp::RemoveNetwork { id: network.id.clone(), name: network.name.clone() }, Cause::Down, removals.clone(), None);
