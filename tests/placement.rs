@@ -453,6 +453,8 @@ fn the_same_node_twice_is_refused() {
     let absurd = with_spread(Demand::replicated("a", 1), &["node.labels.x"; 1000]);
     let error = plan_placement(&[node("n1")], &[absurd]).unwrap_err();
     assert_eq!(error.to_string(), "service `a` has 1000 spread preferences, more than 32");
+    let error = plan_placement(&[node("n1")], &[Demand::replicated("a", 600_000), Demand::replicated("b", 600_000)]).unwrap_err();
+    assert_eq!(error.to_string(), "the services ask for 1200000 tasks, more than the 1000000 a plan takes");
 }
 
 // ---------------------------------------------------------------- output
@@ -583,6 +585,9 @@ fn invalid_constraints_are_errors_naming_service_and_expression() {
     assert!(errors[1].hint().contains("KEY == VALUE"));
     let unknown = stack_demands(&loaded.stack, &["nope".to_string()], &BTreeMap::new()).unwrap_err();
     assert!(unknown.contains(&DemandError::UnknownService("nope".into())));
+    let (_dir, huge) = stack_from("name: s\nservices:\n  db:\n    image: postgres\n    x-kind: statefulset\n    deploy:\n      replicas: 4000000000\n");
+    let errors = stack_demands(&huge.stack, &[], &BTreeMap::new()).unwrap_err();
+    assert_eq!(errors[0].to_string(), "service `db`: 4000000000 replicas, more than the 1000000 a plan takes");
 }
 
 #[test]

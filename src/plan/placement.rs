@@ -478,6 +478,8 @@ pub enum DemandError {
     InvalidCpus { service: String, cpus: f64 },
     #[error("the placement order names `{0}`, which is not a service of the stack")]
     UnknownService(String),
+    #[error("service `{service}`: {replicas} replicas, more than the {MAX_TASKS} a plan takes")]
+    TooManyReplicas { service: String, replicas: u32 },
 }
 
 impl DemandError {
@@ -487,6 +489,7 @@ impl DemandError {
             DemandError::InvalidConstraint { reason, .. } => reason.hint(),
             DemandError::InvalidCpus { .. } => "write `deploy.resources.reservations.cpus` as a positive number, e.g. `0.5`",
             DemandError::UnknownService(_) => "pass the stack's own service names, e.g. from `wave_order`",
+            DemandError::TooManyReplicas { .. } => "check `deploy.replicas`: a cluster of a few nodes runs hundreds of tasks, not millions",
         }
     }
 }
@@ -560,6 +563,9 @@ impl Demand {
                 0
             }
         };
+        if u64::from(service.replicas) > MAX_TASKS {
+            errors.push(DemandError::TooManyReplicas { service: service.name.clone(), replicas: service.replicas });
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -618,6 +624,10 @@ pub fn wave_order(stack: &Stack, graph: &DependencyGraph) -> Vec<String> {
     graph.waves().into_iter().flatten().filter(|name| stack.services.contains_key(name)).collect()
 }
 
+/// Tasks one plan places at most (replicas summed over services): placement costs time per
+/// task, and no cluster swarmctl is for runs a million.
+pub const MAX_TASKS: u64 = 1_000_000;
+
 /// Spread levels one service may have: each is a level of the tree (and of recursion). Real
 /// services use one or two.
 pub const MAX_SPREAD_PREFERENCES: usize = 32;
@@ -631,6 +641,8 @@ pub enum PlacementInputError {
     DuplicateService(String),
     #[error("service `{service}` has {count} spread preferences, more than {MAX_SPREAD_PREFERENCES}")]
     TooManySpreadPreferences { service: String, count: usize },
+    #[error("the services ask for {tasks} tasks, more than the {MAX_TASKS} a plan takes")]
+    TooManyTasks { tasks: u64 },
 }
 
 /// The predicted placement: counts per service and node, what remains per node, the problems.
@@ -1015,6 +1027,10 @@ pub fn plan_placement(nodes: &[Node], demands: &[Demand]) -> Result<PlacementPla
         if !ids.insert(node.id.as_str()) {
             return Err(PlacementInputError::DuplicateNode(node.id.clone()));
         }
+    }
+    let tasks: u64 = demands.iter().map(|d| if let Mode::Replicated { replicas } = d.mode { u64::from(replicas) } else { nodes.len() as u64 }).sum();
+    if tasks > MAX_TASKS {
+        return Err(PlacementInputError::TooManyTasks { tasks });
     }
     let mut services = BTreeSet::new();
     for demand in demands {
