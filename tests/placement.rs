@@ -585,8 +585,12 @@ fn invalid_constraints_are_errors_naming_service_and_expression() {
     assert!(errors[1].hint().contains("KEY == VALUE"));
     let unknown = stack_demands(&loaded.stack, &["nope".to_string()], &BTreeMap::new()).unwrap_err();
     assert!(unknown.contains(&DemandError::UnknownService("nope".into())));
-    let (_dir, huge) = stack_from("name: s\nservices:\n  db:\n    image: postgres\n    x-kind: statefulset\n    deploy:\n      replicas: 4000000000\n");
-    let errors = stack_demands(&huge.stack, &[], &BTreeMap::new()).unwrap_err();
+    // The loader refuses such a stack already; a hand-built one is refused here too.
+    let mut huge = loaded.stack.services["web"].clone();
+    huge.name = "db".into();
+    huge.placement.constraints.clear();
+    huge.replicas = 4_000_000_000;
+    let errors = Demand::from_service(&huge).unwrap_err();
     assert_eq!(errors[0].to_string(), "service `db`: 4000000000 replicas, more than the 1000000 a plan takes");
 }
 
@@ -755,7 +759,10 @@ fn absurd_cluster_files_are_refused_quickly() {
 #[test]
 fn loading_a_missing_cluster_file_is_an_error_not_a_panic() {
     let failure = cluster::load(Path::new("/nonexistent/cluster.yaml")).unwrap_err();
-    assert!(failure.diagnostics.0[0].message.starts_with("cannot read cluster file"), "{:?}", failure.diagnostics);
+    assert_eq!(failure.diagnostics.0[0].message, "cannot read cluster file `/nonexistent/cluster.yaml`: it does not exist");
+    let dir = tempfile::tempdir().unwrap();
+    let failure = cluster::load(dir.path()).unwrap_err();
+    assert!(failure.diagnostics.0[0].message.ends_with("it is a directory, not a regular file"), "{:?}", failure.diagnostics);
 }
 
 // ---------------------------------------------------------------- the data-platform example

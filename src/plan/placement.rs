@@ -80,7 +80,7 @@
 
 use crate::graph::DependencyGraph;
 use crate::model::node::{format_bytes, format_cpus, Availability, HostPort, Node, State, NANO_CPUS_PER_CPU};
-use crate::spec::model::{Kind, Service, Stack};
+use crate::model::stack::{Kind, Service, Stack};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write};

@@ -27,6 +27,7 @@
 //!     reserved: {cpus: 1, memory: 2GiB, tasks: 3}   # held by other stacks already
 //! ```
 
+use super::read::{self, ReadError};
 use super::schema::{did_you_mean, parse_size};
 use super::source::{display_path, FileId, LineMap, Pos, Sources};
 use super::yaml::{self, Limits, Node as Yaml, Typed, Value};
@@ -42,8 +43,8 @@ pub const MAX_NODES: usize = 10_000;
 pub const MAX_CPUS: f64 = 100_000.0;
 /// Memory per node: 1 PiB.
 pub const MAX_MEMORY_BYTES: u64 = 1 << 50;
-/// A cluster file is small; refuse anything bigger before reading it.
-pub const MAX_FILE_BYTES: u64 = 16 << 20;
+/// A cluster file is small: the limit of every file a stack names.
+pub use super::read::MAX_FILE_BYTES;
 
 const TOP_KEYS: [&str; 1] = ["nodes"];
 const NODE_KEYS: [&str; 12] =
@@ -68,30 +69,22 @@ pub struct ClusterFailure {
     pub sources: Sources,
 }
 
-/// Reads and checks a cluster file.
+/// Reads and checks a cluster file (a regular file of at most [`MAX_FILE_BYTES`], read with
+/// [`super::read`], so a FIFO or a huge file is refused without blocking or filling memory).
 pub fn load(path: &Path) -> Result<Cluster, ClusterFailure> {
     let mut sources = Sources::default();
     let mut out = Diagnostics::default();
-    let fail = |diagnostic: Diagnostic, sources: Sources| {
-        let mut diagnostics = Diagnostics::default();
-        diagnostics.push(diagnostic);
-        Err(ClusterFailure { diagnostics, sources })
-    };
-    let shown = display_path(path);
-    match std::fs::metadata(path) {
-        Ok(metadata) if metadata.len() > MAX_FILE_BYTES => {
-            return fail(
-                Diagnostic::error(None, format!("cluster file `{}` is {} bytes, over the {MAX_FILE_BYTES} byte limit", shown.display(), metadata.len()))
-                    .with_hint("a cluster file lists nodes; use anchors (`<<: *worker`) for nodes that are alike"),
-                sources,
-            )
-        }
-        Ok(_) => {}
-        Err(e) => return fail(Diagnostic::error(None, format!("cannot read cluster file `{}`: {e}", shown.display())), sources),
-    }
-    let text = match std::fs::read_to_string(path) {
+    let text = match read::text(path) {
         Ok(text) => text,
-        Err(e) => return fail(Diagnostic::error(None, format!("cannot read cluster file `{}`: {e}", shown.display())), sources),
+        Err(why) => {
+            let hint = match why {
+                ReadError::Missing => "write one (see `stacks/data-platform/cluster.yaml`), or check the path",
+                ReadError::TooBig { .. } => "a cluster file lists nodes; use anchors (`<<: *worker`) for nodes that are alike",
+                _ => "pass a YAML file that lists the nodes",
+            };
+            out.push(Diagnostic::error(None, format!("cannot read cluster file `{}`: {why}", display_path(path).display())).with_hint(hint));
+            return Err(ClusterFailure { diagnostics: out, sources });
+        }
     };
     let file = sources.add(path, text.as_str());
     let nodes = parse(&text, file, &mut out);
