@@ -12,7 +12,7 @@ use swarmctl::plan::{Cause, StepId};
 
 fn create(plan: &mut Plan, name: &str, network: Option<StepId>, after: Vec<StepId>) -> StepId {
     let mut spec = ContainerSpec { name: name.into(), image: "img".into(), ..Default::default() };
-    spec.network = network.map(|_| NetworkAttachment { network_id: String::new(), aliases: vec![] });
+    spec.network = network.map(|_| NetworkAttachment { network_id: String::new(), aliases: vec![], ..Default::default() });
     let mut after = after;
     after.extend(network);
     let created = plan.push(HostOp::CreateContainer { spec: Box::new(spec), network: network.map(NetworkRef::CreatedBy) }, Cause::Missing, after, Some(name));

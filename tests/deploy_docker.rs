@@ -618,3 +618,17 @@ fn a_closed_stdout_is_not_a_crash() {
     assert_eq!(stack.containers(), ["e2e-pipe-web-1"]);
 }
 
+
+/// A revision that cannot be written (here its file's place is taken by a directory, as a full
+/// disk would fail it) is an error, exit 3, with no temporary file left behind.
+#[test]
+fn a_revision_that_cannot_be_recorded_is_reported() {
+    let stack = Stack::new("e2e-norecord", "name: NAME\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n");
+    let engine_id = docker(&["info", "--format", "{{.ID}}"]).trim().replace(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'), "_");
+    let dir = stack.state.path().join(engine_id).join("e2e-norecord");
+    std::fs::create_dir_all(dir.join("revision-000001.tmp")).unwrap();
+    let out = stack.run(&["deploy"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("its revision was not recorded"), "{}", text(&out));
+    assert!(text(&out).contains("converged"), "the deploy itself is reported: {}", text(&out));
+}

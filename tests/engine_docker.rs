@@ -276,12 +276,12 @@ async fn a_container_joins_two_networks_with_aliases_gets_its_files_and_is_obser
 
         // The app: two networks with aliases, a volume, a secret file.
         let app_spec = ContainerSpec {
-            network: Some(NetworkAttachment { network_id: front.clone(), aliases: vec!["app".into(), "app-front".into()] }),
-            mounts: vec![Mount { kind: MountKind::Volume, source: volume.clone(), target: "/data".into(), read_only: false }],
+            network: Some(NetworkAttachment { network_id: front.clone(), aliases: vec!["app".into(), "app-front".into()], ..Default::default() }),
+            mounts: vec![Mount { kind: MountKind::Volume, source: volume.clone(), target: "/data".into(), read_only: false, ..Default::default() }],
             ..container(&stack, "app", &["/bin/sleep", "300"])
         };
         let app = engine.create_container(&app_spec).await.expect("create app");
-        let back_attachment = NetworkAttachment { network_id: back.clone(), aliases: vec!["app-back".into()] };
+        let back_attachment = NetworkAttachment { network_id: back.clone(), aliases: vec!["app-back".into()], ..Default::default() };
         engine.connect_network(&app, &back_attachment).await.expect("connect back");
         engine.copy_files(&app, &[secret_file()]).await.expect("copy files");
         let inspected = inspect(&app);
@@ -328,8 +328,10 @@ async fn a_container_joins_two_networks_with_aliases_gets_its_files_and_is_obser
             containers: BTreeSet::from([format!("{stack}-app"), foreign_container.clone(), format!("{stack}-free")]),
             networks: BTreeSet::from([front_name.clone(), foreign_network.clone()]),
             volumes: BTreeSet::from([volume.clone(), foreign_volume.clone()]),
+            host_paths: BTreeSet::from(["/etc".to_string(), "/swarmctl-does-not-exist".to_string()]),
         };
         let observed = engine.observe(&stack, &candidates).await.expect("observe");
+        assert_eq!(observed.missing_host_paths, BTreeSet::from(["/swarmctl-does-not-exist".to_string()]));
         let names: Vec<&str> = observed.containers.iter().map(|container| container.name.as_str()).collect();
         assert_eq!(names, [format!("{stack}-app"), format!("{stack}-reader")]);
         let observed_app = &observed.containers[0];
@@ -598,11 +600,11 @@ async fn conflicts_missing_objects_and_half_made_containers() {
             .await
             .expect("network");
         let dangling = ContainerSpec {
-            network: Some(NetworkAttachment { network_id: net_id.clone(), aliases: vec![] }),
+            network: Some(NetworkAttachment { network_id: net_id.clone(), aliases: vec![], ..Default::default() }),
             ..container(&stack, "dangling", &["/bin/true"])
         };
         let dangling_id = engine.create_container(&dangling).await.expect("create succeeds");
-        let missing = NetworkAttachment { network_id: "swarmctl-no-such-network".into(), aliases: vec![] };
+        let missing = NetworkAttachment { network_id: "swarmctl-no-such-network".into(), aliases: vec![], ..Default::default() };
         engine.connect_network(&dangling_id, &missing).await.expect("connect succeeds");
         let error = engine.start_container(&dangling_id).await.expect_err("start fails");
         assert!(error.is_not_found(), "{error:?}");
@@ -611,7 +613,7 @@ async fn conflicts_missing_objects_and_half_made_containers() {
         // A file that cannot be written (under a regular file) fails the copy, naming the
         // container and never the content.
         let half = ContainerSpec {
-            network: Some(NetworkAttachment { network_id: net_id, aliases: vec![] }),
+            network: Some(NetworkAttachment { network_id: net_id, aliases: vec![], ..Default::default() }),
             ..container(&stack, "half", &["/bin/true"])
         };
         let half_id = engine.create_container(&half).await.expect("create");

@@ -13,7 +13,7 @@ use bollard::models::{
     HealthStatusEnum, HostConfig, ImageSummary, Ipam, IpamConfig, Mount as BollardMount, MountType,
     Network, NetworkCreateRequest, NetworkingConfig, PortBinding as BollardPortBinding,
     ResourcesUlimits, RestartPolicy as BollardRestartPolicy, RestartPolicyNameEnum, Volume,
-    VolumeCreateRequest,
+    VolumeCreateRequest, DeviceMapping, EndpointIpamConfig, HostConfigLogConfig, MountTmpfsOptions, MountVolumeOptions,
 };
 use bollard::models::{ContainerState as InspectedState, ContainerStateStatusEnum};
 
@@ -39,7 +39,7 @@ fn to_btree_map(map: Option<&HashMap<String, String>>) -> BTreeMap<String, Strin
         .unwrap_or_default()
 }
 
-fn non_empty(list: &[String]) -> Option<Vec<String>> {
+fn non_empty<T: Clone>(list: &[T]) -> Option<Vec<T>> {
     if list.is_empty() {
         None
     } else {
@@ -67,12 +67,14 @@ pub(crate) fn container_create_body(spec: &ContainerSpec) -> ContainerCreateBody
             .ports
             .iter()
             .map(|port| format!("{}/{}", port.container_port, port.protocol))
+            .chain(spec.exposed_ports.iter().cloned())
             .collect();
         unique.into_iter().collect()
     };
 
     ContainerCreateBody {
         hostname: spec.hostname.clone(),
+        domainname: spec.domainname.clone(),
         user: spec.user.clone(),
         exposed_ports: if exposed_ports.is_empty() { None } else { Some(exposed_ports) },
         tty: Some(spec.tty),
@@ -95,6 +97,11 @@ pub(crate) fn container_create_body(spec: &ContainerSpec) -> ContainerCreateBody
 fn host_config(spec: &ContainerSpec, network_mode: Option<String>) -> HostConfig {
     HostConfig {
         cpu_shares: spec.resources.cpu_shares,
+        cpuset_cpus: spec.resources.cpuset_cpus.clone(),
+        cpu_quota: spec.resources.cpu_quota,
+        cpu_period: spec.resources.cpu_period,
+        memory_swap: spec.resources.memory_swap_bytes,
+        memory_swappiness: spec.resources.memory_swappiness,
         memory: spec.resources.memory_bytes,
         memory_reservation: spec.resources.memory_reservation_bytes,
         nano_cpus: spec.resources.nano_cpus,
@@ -117,10 +124,31 @@ fn host_config(spec: &ContainerSpec, network_mode: Option<String>) -> HostConfig
         network_mode,
         port_bindings: port_bindings(spec),
         restart_policy: Some(restart_policy(spec.restart)),
-        mounts: if spec.mounts.is_empty() { None } else { Some(spec.mounts.iter().map(mount).collect()) },
+        // A bind whose host path may be created goes the way `docker run -v` sends it: the
+        // engine creates what is missing there (and only there, for a remote engine).
+        binds: non_empty(&spec.mounts.iter().filter(|m| creates_host_path(m)).map(bind).collect::<Vec<_>>()),
+        mounts: non_empty(&spec.mounts.iter().filter(|m| !creates_host_path(m)).map(mount).collect::<Vec<_>>()),
         cap_add: non_empty(&spec.cap_add),
         cap_drop: non_empty(&spec.cap_drop),
         dns: non_empty(&spec.dns),
+        dns_search: non_empty(&spec.dns_search),
+        dns_options: non_empty(&spec.dns_options),
+        group_add: non_empty(&spec.group_add),
+        security_opt: non_empty(&spec.security_opt),
+        log_config: spec.log.as_ref().map(|log| HostConfigLogConfig { typ: Some(log.driver.clone()), config: to_hash_map(&log.options) }),
+        pid_mode: spec.pid_mode.clone(),
+        ipc_mode: spec.ipc_mode.clone(),
+        userns_mode: spec.userns_mode.clone(),
+        oom_score_adj: spec.oom_score_adj,
+        devices: non_empty(
+            &spec
+                .devices
+                .iter()
+                .map(|d| DeviceMapping { path_on_host: Some(d.host.clone()), path_in_container: Some(d.container.clone()), cgroup_permissions: Some(d.permissions.clone()) })
+                .collect::<Vec<_>>(),
+        ),
+        runtime: spec.runtime.clone(),
+        volumes_from: non_empty(&spec.volumes_from),
         extra_hosts: non_empty(&spec.extra_hosts),
         privileged: Some(spec.privileged),
         readonly_rootfs: Some(spec.read_only),
@@ -148,6 +176,16 @@ fn port_bindings(spec: &ContainerSpec) -> Option<HashMap<String, Option<Vec<Boll
     Some(bindings)
 }
 
+fn creates_host_path(mount: &crate::model::objects::Mount) -> bool {
+    mount.kind == MountKind::Bind && mount.create_host_path
+}
+
+/// `/host/path:/target[:ro]`.
+fn bind(mount: &crate::model::objects::Mount) -> String {
+    let mode = if mount.read_only { ":ro" } else { "" };
+    format!("{}:{}{mode}", mount.source, mount.target)
+}
+
 fn mount(mount: &crate::model::objects::Mount) -> BollardMount {
     let kind = match mount.kind {
         MountKind::Volume => MountType::VOLUME,
@@ -159,6 +197,8 @@ fn mount(mount: &crate::model::objects::Mount) -> BollardMount {
         source: if mount.kind == MountKind::Tmpfs { None } else { Some(mount.source.clone()) },
         typ: Some(kind),
         read_only: Some(mount.read_only),
+        volume_options: mount.no_copy.then(|| MountVolumeOptions { no_copy: Some(true), ..Default::default() }),
+        tmpfs_options: mount.tmpfs_size.map(|size| MountTmpfsOptions { size_bytes: Some(size), ..Default::default() }),
         ..Default::default()
     }
 }
@@ -204,25 +244,38 @@ pub(crate) fn restart_policy(policy: RestartPolicy) -> BollardRestartPolicy {
 
 /// Endpoint settings for joining a network with aliases (used at create and at connect).
 pub(crate) fn endpoint_settings(attachment: &NetworkAttachment) -> EndpointSettings {
+    let fixed = attachment.ipv4_address.is_some() || attachment.ipv6_address.is_some();
     EndpointSettings {
         aliases: non_empty(&attachment.aliases),
         network_id: Some(attachment.network_id.clone()),
+        ipam_config: fixed.then(|| EndpointIpamConfig {
+            ipv4_address: attachment.ipv4_address.clone(),
+            ipv6_address: attachment.ipv6_address.clone(),
+            ..Default::default()
+        }),
+        links: non_empty(&attachment.links),
         ..Default::default()
     }
 }
 
 pub(crate) fn network_create_request(spec: &NetworkSpec) -> NetworkCreateRequest {
-    let ipam = if spec.ipam_subnets.is_empty() {
+    let ipam = if spec.ipam_pools.is_empty() && spec.ipam_driver.is_none() && spec.ipam_options.is_empty() {
         None
     } else {
         Some(Ipam {
+            driver: spec.ipam_driver.clone(),
+            options: to_hash_map(&spec.ipam_options),
             config: Some(
-                spec.ipam_subnets
+                spec.ipam_pools
                     .iter()
-                    .map(|subnet| IpamConfig { subnet: Some(subnet.clone()), ..Default::default() })
+                    .map(|pool| IpamConfig {
+                        subnet: Some(pool.subnet.clone()),
+                        gateway: pool.gateway.clone(),
+                        ip_range: pool.ip_range.clone(),
+                        auxiliary_addresses: to_hash_map(&pool.aux_addresses),
+                    })
                     .collect(),
             ),
-            ..Default::default()
         })
     };
     NetworkCreateRequest {
@@ -230,11 +283,24 @@ pub(crate) fn network_create_request(spec: &NetworkSpec) -> NetworkCreateRequest
         driver: spec.driver.clone(),
         internal: Some(spec.internal),
         attachable: Some(spec.attachable),
+        enable_ipv6: Some(spec.enable_ipv6),
         ipam,
         options: to_hash_map(&spec.options),
         labels: to_hash_map(&spec.labels),
         ..Default::default()
     }
+}
+
+/// The JSON body of `POST /containers/create` with `MacAddress` added where the spec sets one:
+/// API 1.41 reads it from the config (bollard's model, for API ≥ 1.44, moved it to the
+/// endpoint, which 20.10 ignores on create). `None` when bollard's own body says it all.
+pub(crate) fn container_create_body_with_mac_address(spec: &ContainerSpec) -> Result<Option<Vec<u8>>, serde_json::Error> {
+    let Some(mac_address) = &spec.mac_address else { return Ok(None) };
+    let mut body = serde_json::to_value(container_create_body(spec))?;
+    if let serde_json::Value::Object(fields) = &mut body {
+        fields.insert("MacAddress".to_string(), serde_json::Value::String(mac_address.clone()));
+    }
+    serde_json::to_vec(&body).map(Some)
 }
 
 /// The JSON body of `POST /networks/create` with `CheckDuplicate: true` added: API 1.41 creates
@@ -473,6 +539,7 @@ mod tests {
         NetworkAttachment {
             network_id: network_id.into(),
             aliases: aliases.iter().map(|alias| alias.to_string()).collect(),
+            ..Default::default()
         }
     }
 
@@ -493,9 +560,9 @@ mod tests {
                 PortBinding { container_port: 53, protocol: "udp".into(), host_ip: None, host_port: None },
             ],
             mounts: vec![
-                Mount { kind: MountKind::Volume, source: "demo-data".into(), target: "/data".into(), read_only: false },
-                Mount { kind: MountKind::Bind, source: "/etc/hosts".into(), target: "/h".into(), read_only: true },
-                Mount { kind: MountKind::Tmpfs, source: String::new(), target: "/scratch".into(), read_only: false },
+                Mount { kind: MountKind::Volume, source: "demo-data".into(), target: "/data".into(), read_only: false, ..Default::default() },
+                Mount { kind: MountKind::Bind, source: "/etc/hosts".into(), target: "/h".into(), read_only: true, ..Default::default() },
+                Mount { kind: MountKind::Tmpfs, source: String::new(), target: "/scratch".into(), read_only: false, ..Default::default() },
             ],
             network: Some(attachment("net-a", &["web"])),
             healthcheck: Some(Healthcheck {

@@ -355,6 +355,10 @@ impl HostEngine for DockerEngine {
         }
         observed.images = images.iter().flat_map(convert::image_references).collect();
         observed.foreign_names = foreign;
+        // The engine's host is this machine only through a local socket.
+        if self.host.starts_with("unix://") {
+            observed.missing_host_paths = candidate_names.host_paths.iter().filter(|p| !std::path::Path::new(p).exists()).cloned().collect();
+        }
         // The list's status text ("Exited (0) 3 seconds ago") is for people; a job's exit code
         // decides whether it runs again, so it comes from the inspected state.
         let exited: Vec<usize> = observed.containers.iter().enumerate().filter(|(_, c)| matches!(c.state, ContainerState::Exited { .. })).map(|(i, _)| i).collect();
@@ -419,9 +423,22 @@ impl HostEngine for DockerEngine {
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
         let name = spec.name.as_str();
-        let options = CreateContainerOptions { name: Some(name.to_string()), ..CreateContainerOptions::default() };
-        let created = self
-            .docker
+        let options = CreateContainerOptions {
+            name: Some(name.to_string()),
+            platform: spec.platform.clone().unwrap_or_default(),
+        };
+        let with_mac = convert::container_create_body_with_mac_address(spec)
+            .map_err(|error| EngineError::Invalid { operation: "create container", resource: name.to_string(), message: error.to_string() })?;
+        let client = match with_mac {
+            Some(body) => self.docker.clone().with_request_modifier(move |mut request| {
+                if request.uri().path().ends_with("/containers/create") {
+                    *request.body_mut() = bollard::body_full(body.clone().into());
+                }
+                request
+            }),
+            None => self.docker.clone(),
+        };
+        let created = client
             .create_container(Some(options), convert::container_create_body(spec))
             .await
             .map_err(|error| self.error("create container", name, error))?;

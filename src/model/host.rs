@@ -25,6 +25,10 @@ pub struct ObservedState {
     /// would fail half-way with "port is already allocated".
     #[serde(default)]
     pub foreign_ports: Vec<ForeignPort>,
+    /// Among the bind sources asked about, those that do not exist on the engine's host (known
+    /// only for a local engine).
+    #[serde(default)]
+    pub missing_host_paths: BTreeSet<String>,
 }
 
 /// A host port another container holds.
@@ -143,6 +147,9 @@ pub struct ForeignNames {
 pub struct CandidateNames {
     /// Container names.
     pub containers: BTreeSet<String>,
+    /// Bind sources that must exist already (`bind.create_host_path: false`).
+    #[serde(default)]
+    pub host_paths: BTreeSet<String>,
     /// Network names.
     pub networks: BTreeSet<String>,
     /// Volume names.

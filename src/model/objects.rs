@@ -30,8 +30,22 @@ pub struct NetworkSpec {
     pub labels: BTreeMap<String, String>,
     /// Driver options.
     pub options: BTreeMap<String, String>,
-    /// IPAM subnets in CIDR notation; empty means the engine chooses.
-    pub ipam_subnets: Vec<String>,
+    /// IPAM pools; empty means the engine chooses.
+    pub ipam_pools: Vec<IpamPool>,
+    pub ipam_driver: Option<String>,
+    pub ipam_options: BTreeMap<String, String>,
+    pub enable_ipv6: bool,
+}
+
+/// One address pool of a network.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IpamPool {
+    /// CIDR, e.g. `10.201.10.0/24`.
+    pub subnet: String,
+    pub gateway: Option<String>,
+    pub ip_range: Option<String>,
+    /// Reserved addresses by host name.
+    pub aux_addresses: BTreeMap<String, String>,
 }
 
 /// A named volume to create.
@@ -131,6 +145,30 @@ pub struct ContainerSpec {
     pub dns: Vec<String>,
     /// Size of `/dev/shm` in bytes.
     pub shm_size: Option<i64>,
+    /// Ports exposed without publishing (`expose`), as `8443/tcp`.
+    pub exposed_ports: Vec<String>,
+    pub mac_address: Option<String>,
+    pub domainname: Option<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// Supplementary groups.
+    pub group_add: Vec<String>,
+    /// `no-new-privileges:true`, `seccomp=unconfined`, …
+    pub security_opt: Vec<String>,
+    /// The logging driver (empty: the engine's default) and its options.
+    pub log: Option<LogConfig>,
+    /// `host`, `container:<name>`, …
+    pub pid_mode: Option<String>,
+    pub ipc_mode: Option<String>,
+    pub userns_mode: Option<String>,
+    pub oom_score_adj: Option<i64>,
+    pub devices: Vec<Device>,
+    /// The OCI runtime (`runc`, `runsc`, …).
+    pub runtime: Option<String>,
+    /// `linux/amd64`: which image variant to run.
+    pub platform: Option<String>,
+    /// Containers whose volumes this one mounts, `name[:ro|:rw]`.
+    pub volumes_from: Vec<String>,
 }
 
 /// One published port.
@@ -147,10 +185,11 @@ pub struct PortBinding {
 }
 
 /// The kind of a [`Mount`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MountKind {
     /// A named volume.
+    #[default]
     Volume,
     /// A host path.
     Bind,
@@ -159,7 +198,7 @@ pub enum MountKind {
 }
 
 /// One mount.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mount {
     /// Volume, bind or tmpfs.
     pub kind: MountKind,
@@ -169,15 +208,32 @@ pub struct Mount {
     pub target: String,
     /// Mount read-only.
     pub read_only: bool,
+    /// A bind whose missing host path the engine creates (sent the way `docker run -v` sends it).
+    #[serde(default)]
+    pub create_host_path: bool,
+    /// A volume not populated from the image.
+    #[serde(default)]
+    pub no_copy: bool,
+    /// A tmpfs's size in bytes.
+    #[serde(default)]
+    pub tmpfs_size: Option<i64>,
 }
 
 /// Membership of one network, with DNS aliases.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAttachment {
     /// The network's ID (names are ambiguous on Engine < 25).
     pub network_id: String,
     /// DNS aliases on that network (typically the service name).
     pub aliases: Vec<String>,
+    /// Fixed addresses on that network.
+    #[serde(default)]
+    pub ipv4_address: Option<String>,
+    #[serde(default)]
+    pub ipv6_address: Option<String>,
+    /// Legacy links, `container:alias`.
+    #[serde(default)]
+    pub links: Vec<String>,
 }
 
 /// A health check, in compose terms.
@@ -214,7 +270,7 @@ pub enum RestartPolicy {
 }
 
 /// Resource limits and reservations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Resources {
     /// Memory limit in bytes.
     pub memory_bytes: Option<i64>,
@@ -226,6 +282,30 @@ pub struct Resources {
     pub pids_limit: Option<i64>,
     /// Relative CPU weight.
     pub cpu_shares: Option<i64>,
+    /// CPUs the container may run on (`0-3`, `0,1`).
+    pub cpuset_cpus: Option<String>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<i64>,
+    /// Memory plus swap, in bytes (`-1`: unlimited swap).
+    pub memory_swap_bytes: Option<i64>,
+    pub memory_swappiness: Option<i64>,
+}
+
+/// A logging driver and its options.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LogConfig {
+    /// Empty: the engine's default driver, with these options.
+    pub driver: String,
+    pub options: BTreeMap<String, String>,
+}
+
+/// A host device given to the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub host: String,
+    pub container: String,
+    /// `rwm` unless written.
+    pub permissions: String,
 }
 
 /// One ulimit.

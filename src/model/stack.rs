@@ -122,6 +122,9 @@ pub struct Service {
     pub volumes: Vec<Mount>,
     /// Networks joined, with extra aliases; empty with `network_mode`.
     pub networks: BTreeMap<String, Vec<String>>,
+    /// Static addresses on networks (`ipv4_address`, `ipv6_address`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub network_addresses: BTreeMap<String, NetworkAddress>,
     pub network_mode: Option<String>,
     pub configs: Vec<FileMount>,
     pub secrets: Vec<FileMount>,
@@ -144,12 +147,21 @@ pub struct Service {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+/// A fixed address on one network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkAddress {
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Build {
     pub context: PathBuf,
     pub dockerfile: Option<String>,
     pub args: BTreeMap<String, String>,
     pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,12 +189,27 @@ pub enum MountKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mount {
     pub kind: MountKind,
-    /// Volume name (stack-level key), host path, or empty for anonymous volumes and tmpfs.
+    /// Volume name (stack-level key), absolute host path, or empty for anonymous volumes and tmpfs.
     pub source: String,
     pub target: String,
     pub read_only: bool,
+    /// A bind whose host path is created when missing: the short syntax always (compose's
+    /// legacy), the long one with `bind.create_host_path: true`. Not part of the spec hash:
+    /// it changes how the container is made, not the container.
+    #[serde(default)]
+    pub create_host_path: bool,
+    /// A volume not populated from the image (`volume.nocopy`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_copy: bool,
+    /// A tmpfs's size in bytes (`tmpfs.size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmpfs_size: Option<u64>,
     #[serde(skip)]
     pub pos: Pos,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,7 +276,10 @@ pub struct Network {
     pub internal: bool,
     pub attachable: bool,
     pub driver_opts: BTreeMap<String, String>,
-    pub subnets: Vec<String>,
+    pub ipam: Vec<crate::model::objects::IpamPool>,
+    pub ipam_driver: Option<String>,
+    pub ipam_options: BTreeMap<String, String>,
+    pub enable_ipv6: bool,
     pub labels: BTreeMap<String, String>,
 }
 

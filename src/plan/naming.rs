@@ -60,6 +60,12 @@ pub fn field_hashes(stack: &Stack, service: &Service) -> BTreeMap<String, String
         for volatile in ["replicas", "depends_on", "layer", "profiles", "rollout", "placement"] {
             fields.remove(volatile);
         }
+        // Whether a missing bind source is created changes how the container is made, not it.
+        if let Some(serde_json::Value::Array(volumes)) = fields.get_mut("volumes") {
+            for volume in volumes.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+                volume.remove("create_host_path");
+            }
+        }
         // Mounted configs and secrets change the container when their content changes.
         let contents: BTreeMap<String, String> = service
             .configs

@@ -19,7 +19,8 @@ const PASSED_THROUGH: &[&str] = &[
     "cap_add", "cap_drop", "privileged", "read_only", "init", "tty", "stdin_open", "sysctls", "extra_hosts",
     "tmpfs", "ulimits", "dns", "dns_search", "dns_opt", "shm_size", "expose", "mem_limit", "mem_reservation",
     "cpus", "cpu_shares", "pids_limit", "logging", "devices", "security_opt", "group_add", "domainname",
-    "oom_score_adj", "ipc", "pid", "platform", "userns_mode", "runtime",
+    "oom_score_adj", "ipc", "pid", "platform", "userns_mode", "runtime", "mac_address", "cpuset", "mem_swappiness",
+    "cpu_quota", "cpu_period", "memswap_limit", "volumes_from", "links",
 ];
 
 /// Service keys the model reads.
@@ -88,18 +89,11 @@ pub fn convert(root: &Node, input: &ConvertInput<'_>, sources: &mut Sources, out
     }
 }
 
-/// Network keys of the specification that [`network`] does not read: the network would be
-/// created without them, so say so.
+/// `enable_ipv4` (Engine 28+) is the one network key of the specification that [`network`] does
+/// not read: the network would be created without it, so say so.
 fn warn_network_keys_not_acted_on(name: &str, network: &Node, out: &mut Diagnostics) {
-    let ipam = network.get("ipam");
-    let configs = ipam.and_then(|i| i.get("config")).and_then(Node::as_seq).unwrap_or(&[]);
-    let unread = [(Some(network), &["enable_ipv6", "enable_ipv4"][..], ""), (ipam, &["driver", "options"][..], "ipam.")]
-        .into_iter()
-        .chain(configs.iter().map(|c| (Some(c), &["ip_range", "gateway", "aux_addresses"][..], "ipam.config.")));
-    for (node, keys, prefix) in unread {
-        for entry in node.and_then(Node::as_map).unwrap_or(&[]).iter().filter(|e| keys.contains(&e.key.as_str())) {
-            out.warning(entry.key_pos, format!("network `{name}`: `{prefix}{}` is accepted but not acted on yet", entry.key));
-        }
+    for entry in network.as_map().unwrap_or(&[]).iter().filter(|e| e.key == "enable_ipv4") {
+        out.warning(entry.key_pos, format!("network `{name}`: `{}` is accepted but not acted on yet", entry.key));
     }
 }
 
@@ -163,7 +157,18 @@ impl Converter<'_, '_> {
             Some(single) => self.env_file(name, single, &mut environment),
             None => {}
         }
-        environment.extend(key_values(get("environment")));
+        // `- KEY` without a value takes the deployer's (the process environment, then `.env`), as
+        // compose does; unset there, an env_file's value stands.
+        for (key, value) in key_values(get("environment")) {
+            match value.or_else(|| self.input.variables.get(&key)) {
+                Some(value) => {
+                    environment.insert(key, Some(value));
+                }
+                None => {
+                    environment.entry(key).or_insert(None);
+                }
+            }
+        }
         let mut positions: BTreeMap<String, Pos> = BTreeMap::new();
         if let Some(env) = get("environment") {
             for item in env.as_seq().unwrap_or(&[]) {
@@ -205,11 +210,12 @@ impl Converter<'_, '_> {
             ports: self.ports(name, get("ports")),
             volumes: self.volumes(name, get("volumes")),
             networks: networks(get("networks")),
+            network_addresses: network_addresses(get("networks")),
             network_mode: text("network_mode"),
             configs: file_mounts(get("configs"), "/"),
             secrets: file_mounts(get("secrets"), "/run/secrets/"),
             healthcheck: get("healthcheck").map(healthcheck),
-            restart: text("restart"),
+            restart: text("restart").or_else(|| restart_from_policy(deploy)),
             stop_signal: text("stop_signal"),
             stop_grace_period: get("stop_grace_period").and_then(duration),
             container_name: text("container_name"),
@@ -335,7 +341,7 @@ impl Converter<'_, '_> {
     fn volumes(&mut self, name: &str, node: Option<&Node>) -> Vec<Mount> {
         let mut mounts = Vec::new();
         for item in node.and_then(Node::as_seq).unwrap_or(&[]) {
-            let mount = if item.as_map().is_some() {
+            let mut mount = if item.as_map().is_some() {
                 let kind = match item.get("type").and_then(Node::as_text).unwrap_or("volume") {
                     "bind" => MountKind::Bind,
                     "tmpfs" => MountKind::Tmpfs,
@@ -346,6 +352,10 @@ impl Converter<'_, '_> {
                     source: item.get("source").and_then(Node::as_text).unwrap_or("").to_string(),
                     target: item.get("target").and_then(Node::as_text).unwrap_or("").to_string(),
                     read_only: item.get("read_only").and_then(boolean).unwrap_or(false),
+                    // The long syntax creates a missing host path only when asked (the spec).
+                    create_host_path: item.get("bind").and_then(|b| b.get("create_host_path")).and_then(boolean).unwrap_or(false),
+                    no_copy: item.get("volume").and_then(|v| v.get("nocopy")).and_then(boolean).unwrap_or(false),
+                    tmpfs_size: item.get("tmpfs").and_then(|t| t.get("size")).and_then(size),
                     pos: item.pos,
                 }
             } else {
@@ -367,17 +377,39 @@ impl Converter<'_, '_> {
                     source: source.to_string(),
                     target: target.to_string(),
                     read_only: options.split(',').any(|o| o == "ro"),
+                    // The short syntax always did (docker-compose's legacy).
+                    create_host_path: bind,
+                    no_copy: options.split(',').any(|o| o == "nocopy"),
+                    tmpfs_size: None,
                     pos: item.pos,
                 }
             };
-            if mount.kind == MountKind::Bind && mount.source.starts_with('.') {
-                let source = self.input.dir.join(&mount.source);
-                mounts.push(Mount { source: source.display().to_string(), ..mount });
-            } else {
-                mounts.push(mount);
+            if mount.kind == MountKind::Bind {
+                match self.host_path(&mount.source) {
+                    Ok(path) => mount.source = path,
+                    Err(why) => {
+                        self.out.error(item.pos, format!("service `{name}`: bind source `{}`: {why}", mount.source)).hint =
+                            Some("a bind source is an absolute path, a path relative to the stack file (`./data`), or one under `~`".into());
+                    }
+                }
             }
+            mounts.push(mount);
         }
         mounts
+    }
+
+    /// A bind source as an absolute, clean path: relative ones against the stack's directory,
+    /// `~` the deployer's home, whatever the current directory is.
+    fn host_path(&self, source: &str) -> Result<String, String> {
+        let path = if source == "~" || source.starts_with("~/") {
+            let home = self.input.variables.get("HOME").filter(|h| !h.is_empty()).ok_or("`~` needs HOME to be set")?;
+            Path::new(&home).join(source.trim_start_matches('~').trim_start_matches('/'))
+        } else if source.starts_with('~') {
+            return Err("`~user` paths are not supported; write the path out".into());
+        } else {
+            self.input.dir.join(source)
+        };
+        Ok(super::files::clean(&path).display().to_string())
     }
 
     fn build(&mut self, node: &Node) -> Build {
@@ -391,9 +423,10 @@ impl Converter<'_, '_> {
                 node.get("target").and_then(Node::as_text).map(str::to_string),
             ),
         };
+        let labels: BTreeMap<String, String> = key_values(node.get("labels")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
         // A remote context (a Git repository or a tarball URL) is fetched by the builder.
         if is_remote_context(&context) {
-            return Build { context: PathBuf::from(context), dockerfile, args, target };
+            return Build { context: PathBuf::from(context), dockerfile, args, target, labels };
         }
         let context = match resolve_inside(self.input.dir, &context) {
             Ok(path) => path,
@@ -403,7 +436,7 @@ impl Converter<'_, '_> {
                 PathBuf::from(context)
             }
         };
-        Build { context, dockerfile, args, target }
+        Build { context, dockerfile, args, target, labels }
     }
 
     /// Reads one `env_file` entry; a missing file is fine when it says `required: false`.
@@ -769,6 +802,31 @@ fn networks(node: Option<&Node>) -> BTreeMap<String, Vec<String>> {
     }
 }
 
+/// `ipv4_address` / `ipv6_address` per network, where written.
+fn network_addresses(node: Option<&Node>) -> BTreeMap<String, NetworkAddress> {
+    node.and_then(Node::as_map)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|e| {
+            let text = |key: &str| e.value.get(key).and_then(Node::as_text).map(str::to_string);
+            let address = NetworkAddress { ipv4: text("ipv4_address"), ipv6: text("ipv6_address") };
+            (address != NetworkAddress::default()).then(|| (e.key.clone(), address))
+        })
+        .collect()
+}
+
+/// `deploy.restart_policy` as a container restart policy, when `restart` is not written (what
+/// compose does on one host): `any` → `always`, `on-failure` with its attempts, `none` → `no`.
+fn restart_from_policy(deploy: Option<&Node>) -> Option<String> {
+    let policy = deploy?.get("restart_policy")?;
+    let attempts = policy.get("max_attempts").and_then(integer);
+    Some(match policy.get("condition").and_then(Node::as_text).unwrap_or("any") {
+        "none" => "no".into(),
+        "on-failure" => attempts.map_or("on-failure".into(), |n| format!("on-failure:{n}")),
+        _ => "always".into(),
+    })
+}
+
 fn file_mounts(node: Option<&Node>, default_dir: &str) -> Vec<FileMount> {
     node.and_then(Node::as_seq)
         .unwrap_or(&[])
@@ -854,14 +912,25 @@ fn network(node: &Node) -> Network {
         internal: node.get("internal").and_then(boolean).unwrap_or(false),
         attachable: node.get("attachable").and_then(boolean).unwrap_or(false),
         driver_opts: key_values(node.get("driver_opts")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
-        subnets: node
+        ipam: node
             .get("ipam")
             .and_then(|i| i.get("config"))
             .and_then(Node::as_seq)
             .unwrap_or(&[])
             .iter()
-            .filter_map(|c| c.get("subnet").and_then(Node::as_text).map(str::to_string))
+            .filter_map(|c| {
+                let text = |key: &str| c.get(key).and_then(Node::as_text).map(str::to_string);
+                Some(crate::model::objects::IpamPool {
+                    subnet: text("subnet")?,
+                    gateway: text("gateway"),
+                    ip_range: text("ip_range"),
+                    aux_addresses: key_values(c.get("aux_addresses")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
+                })
+            })
             .collect(),
+        ipam_driver: node.get("ipam").and_then(|i| i.get("driver")).and_then(Node::as_text).map(str::to_string),
+        ipam_options: key_values(node.get("ipam").and_then(|i| i.get("options"))).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
+        enable_ipv6: node.get("enable_ipv6").and_then(boolean).unwrap_or(false),
         labels: key_values(node.get("labels")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
     }
 }

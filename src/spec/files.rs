@@ -39,7 +39,7 @@ pub fn discover(path: &Path) -> Result<StackFiles, Diagnostic> {
     let metadata = std::fs::metadata(path)
         .map_err(|e| Diagnostic::error(None, format!("cannot read stack `{}`: {e}", path.display())))?;
     if metadata.is_file() {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        let dir = absolute(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")));
         return Ok(StackFiles {
             default_name: normalize_name(&raw_directory_name(&dir)),
             raw_name: raw_directory_name(&dir),
@@ -69,7 +69,7 @@ pub fn discover(path: &Path) -> Result<StackFiles, Diagnostic> {
         )));
     }
     let raw_name = raw_directory_name(path);
-    Ok(StackFiles { default_name: normalize_name(&raw_name), raw_name, dir: path.to_path_buf(), files })
+    Ok(StackFiles { default_name: normalize_name(&raw_name), raw_name, dir: absolute(path), files })
 }
 
 /// `02-storage-services` → layer 2.
@@ -109,6 +109,31 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
 fn raw_directory_name(dir: &Path) -> String {
     let absolute = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     absolute.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "stack".into())
+}
+
+/// The stack directory made absolute (and clean), so every path resolved against it is absolute
+/// whatever the current directory is: the engine takes only absolute bind sources.
+fn absolute(dir: &Path) -> PathBuf {
+    clean(&std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()))
+}
+
+/// `path` without `.` components and with `..` applied, lexically (as Go's `filepath.Clean`,
+/// which compose uses on bind sources); absolute when `path` is.
+pub fn clean(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// A directory name made into a stack name, as compose makes a project name: lowercase, and
@@ -159,14 +184,14 @@ impl Unresolved {
 impl std::fmt::Display for Unresolved {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Unresolved::Outside { written, dir } => write!(f, "`{written}` is outside the stack directory `{}`", dir.display()),
+            Unresolved::Outside { written, dir } => write!(f, "`{written}` is outside the stack directory `{}`", super::source::display_path(dir).display()),
             Unresolved::Symlink { written, target, dir } => write!(
                 f,
                 "`{written}` leads through a symlink to `{}`, outside the stack directory `{}`",
                 super::source::display_path(target).display(),
-                dir.display()
+                super::source::display_path(dir).display()
             ),
-            Unresolved::Missing { written, dir } => write!(f, "`{written}` does not exist in the stack directory `{}`", dir.display()),
+            Unresolved::Missing { written, dir } => write!(f, "`{written}` does not exist in the stack directory `{}`", super::source::display_path(dir).display()),
             Unresolved::Unreadable { written, why } => write!(f, "`{written}`: {why}"),
         }
     }

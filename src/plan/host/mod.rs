@@ -41,6 +41,13 @@ pub fn candidate_names(stack: &Stack) -> CandidateNames {
         names.networks.insert(if network.external { network.name.clone().unwrap_or_else(|| key.clone()) } else { network_name(stack, key) });
     }
     names.networks.insert(network_name(stack, DEFAULT_NETWORK));
+    names.host_paths = stack
+        .services
+        .values()
+        .flat_map(|s| &s.volumes)
+        .filter(|m| m.kind == MountKind::Bind && !m.create_host_path)
+        .map(|m| m.source.clone())
+        .collect();
     for (key, volume) in &stack.volumes {
         names.volumes.insert(if volume.external { volume.name.clone().unwrap_or_else(|| key.clone()) } else { volume_name(stack, key) });
     }
@@ -153,6 +160,12 @@ fn check(stack: &Stack, observed: &ObservedState) -> Result<(), PlanError> {
                 ));
             }
         }
+        for mount in service.volumes.iter().filter(|m| m.kind == MountKind::Bind && observed.missing_host_paths.contains(&m.source)) {
+            problems.push(format!(
+                "service `{}`: bind source `{}` does not exist, and `bind.create_host_path` is false; create it, or set `create_host_path: true`",
+                service.name, mount.source
+            ));
+        }
         for port in service.ports.iter().filter(|p| p.published.is_some()) {
             let ip = port.host_ip.as_deref().unwrap_or("0.0.0.0");
             let taken = observed.foreign_ports.iter().find(|f| {
@@ -256,7 +269,10 @@ fn plan_networks(stack: &Stack, observed: &ObservedState, owned: &[&ObservedCont
                     attachable: declared.attachable,
                     labels,
                     options: declared.driver_opts.clone(),
-                    ipam_subnets: declared.subnets.clone(),
+                    ipam_pools: declared.ipam.clone(),
+                    ipam_driver: declared.ipam_driver.clone(),
+                    ipam_options: declared.ipam_options.clone(),
+                    enable_ipv6: declared.enable_ipv6,
                 };
                 NetworkRef::CreatedBy(plan.push(HostOp::CreateNetwork { spec }, Cause::Missing, vec![], None))
             }
@@ -316,7 +332,7 @@ fn plan_service(
                 build_args: build.args.clone(),
                 tag: image_ref.clone(),
                 target: build.target.clone(),
-                labels: BTreeMap::from([(LABEL_STACK.to_string(), stack.name.clone())]),
+                labels: build.labels.clone().into_iter().chain([(LABEL_STACK.to_string(), stack.name.clone())]).collect(),
                 no_cache: false,
             };
             setup.push(plan.push(HostOp::BuildImage { spec }, Cause::Missing, vec![], Some(name)));
@@ -341,7 +357,7 @@ fn plan_service(
         after.extend(previous_ordinal);
         let attachments: Vec<(NetworkRef, String, NetworkAttachment)> = network_refs
             .iter()
-            .zip(network_attachments(service, *replica))
+            .zip(network_attachments(stack, service, *replica))
             .map(|((reference, network), attachment)| (reference.clone(), network.clone(), attachment))
             .collect();
 
@@ -492,7 +508,15 @@ fn inherit_anonymous_volumes(spec: &mut ContainerSpec, old: &ObservedContainer) 
         match spec.mounts.iter_mut().find(|m| &m.target == target) {
             Some(mount) if mount.kind == objects::MountKind::Volume && mount.source.is_empty() => mount.source = volume.clone(),
             Some(_) => {}
-            None => spec.mounts.push(Mount { kind: objects::MountKind::Volume, source: volume.clone(), target: target.clone(), read_only: false }),
+            None => spec.mounts.push(Mount {
+                kind: objects::MountKind::Volume,
+                source: volume.clone(),
+                target: target.clone(),
+                read_only: false,
+                create_host_path: false,
+                no_copy: false,
+                tmpfs_size: None,
+            }),
         }
     }
 }

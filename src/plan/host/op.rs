@@ -116,7 +116,7 @@ impl Op for HostOp {
                 name: name.clone(),
                 network: NetworkRef::Existing(network(n)),
                 network_name: network_name.clone(),
-                attachment: NetworkAttachment { network_id: network(n), aliases: attachment.aliases.clone() },
+                attachment: NetworkAttachment { network_id: network(n), ..attachment.clone() },
             },
             HostOp::CopyFiles { container: c, name, files } => HostOp::CopyFiles { container: container(c), name: name.clone(), files: files.clone() },
             HostOp::RenameContainer { container: c, from, to } => HostOp::RenameContainer { container: container(c), from: from.clone(), to: to.clone() },
