@@ -415,6 +415,15 @@ impl Deployment {
         }
     }
 
+    /// Removes what an earlier, interrupted run left; the tool's own `down` only when there is
+    /// something to take down (docker-compose takes a second just to start).
+    fn preclean(&self) {
+        if !objects(self.tool, &self.project).is_empty() {
+            self.down();
+        }
+        remove_by_label(self.tool, &self.project);
+    }
+
     fn down(&self) {
         let _ = match self.tool {
             Tool::Compose => self.command("down", &["-v", "--remove-orphans", "-t", "1", "--rmi", "local"]).output(),
@@ -447,6 +456,9 @@ struct Snapshot {
 struct Normaliser {
     /// Longest first.
     replacements: Vec<(String, String)>,
+    /// Container IDs and names of the deployment → `<service#n>`, for references to containers
+    /// (`network_mode: service:x`, `volumes_from`, `links`).
+    containers: Vec<(String, String)>,
 }
 
 impl Normaliser {
@@ -457,11 +469,28 @@ impl Normaliser {
             (project.to_string(), "<P>".to_string()),
         ];
         replacements.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
-        Normaliser { replacements }
+        Normaliser { replacements, containers: Vec::new() }
+    }
+
+    /// Learns the deployment's containers (full ID, short ID, name) and their keys.
+    fn with_containers(mut self, containers: &[(String, String, String)]) -> Normaliser {
+        for (id, name, key) in containers {
+            self.containers.push((id.clone(), format!("<{key}>")));
+            self.containers.push((name.clone(), format!("<{key}>")));
+            self.containers.push((id.get(..12).unwrap_or_default().to_string(), format!("<{key}>")));
+        }
+        self.containers.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
+        self
+    }
+
+    /// Names only: the project, the scratch paths (a container's own name stays readable).
+    fn names(&self, s: &str) -> String {
+        self.replacements.iter().fold(s.to_string(), |acc, (from, to)| acc.replace(from.as_str(), to))
     }
 
     fn text(&self, s: &str) -> String {
-        self.replacements.iter().fold(s.to_string(), |acc, (from, to)| acc.replace(from.as_str(), to))
+        let s = self.containers.iter().fold(s.to_string(), |acc, (from, to)| acc.replace(from.as_str(), to));
+        self.names(&s)
     }
 
     fn value(&self, v: &Value) -> Value {
@@ -519,7 +548,8 @@ impl Collector<'_> {
     }
 
     fn put_sorted(&mut self, field: &str, v: &Value) {
-        let mut items: Vec<String> = v.as_array().into_iter().flatten().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string)).collect();
+        let mut items: Vec<String> =
+            v.as_array().into_iter().flatten().map(|i| self.norm.text(&i.as_str().map_or_else(|| i.to_string(), str::to_string))).collect();
         items.sort();
         self.put(field, &json!(items));
     }
@@ -566,14 +596,14 @@ fn container_key(tool: Tool, c: &Value) -> String {
 }
 
 const HOST_SCALARS: &[&str] = &[
-    "Privileged", "ReadonlyRootfs", "Init", "Memory", "MemoryReservation", "MemorySwap", "NanoCpus", "CpuShares", "CpuQuota",
+    "Privileged", "ReadonlyRootfs", "Init", "Memory", "MemoryReservation", "MemorySwap", "MemorySwappiness", "NanoCpus", "CpuShares", "CpuQuota",
     "CpuPeriod", "CpusetCpus", "PidsLimit", "ShmSize", "IpcMode", "PidMode", "UsernsMode", "UTSMode", "OomScoreAdj",
     "OomKillDisable", "Runtime", "CgroupParent", "PublishAllPorts",
 ];
 /// Lists whose order matters (resolv.conf order).
 const HOST_ORDERED: &[&str] = &["Dns", "DnsSearch", "DnsOptions"];
 /// Lists that are sets.
-const HOST_SETS: &[&str] = &["CapAdd", "CapDrop", "ExtraHosts", "SecurityOpt", "GroupAdd", "DeviceCgroupRules", "Links"];
+const HOST_SETS: &[&str] = &["CapAdd", "CapDrop", "ExtraHosts", "SecurityOpt", "GroupAdd", "DeviceCgroupRules", "Links", "VolumesFrom"];
 
 fn container_fields(c: &Value, norm: &Normaliser) -> Fields {
     let mut out = Collector { fields: Fields::new(), norm };
@@ -582,13 +612,14 @@ fn container_fields(c: &Value, norm: &Normaliser) -> Fields {
     let config = &c["Config"];
     let host = &c["HostConfig"];
 
-    out.put("Name", &json!(c["Name"].as_str().unwrap_or_default().trim_start_matches('/')));
+    let name = norm.names(c["Name"].as_str().unwrap_or_default().trim_start_matches('/'));
+    out.fields.insert("Name".into(), show(&json!(name)));
     out.put("Image", &config["Image"]);
     for entry in config["Env"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
         out.put_raw(format!("Env[{name}]"), &json!(value));
     }
-    for field in ["Cmd", "Entrypoint", "User", "WorkingDir", "Domainname", "Tty", "OpenStdin", "StopSignal", "StopTimeout"] {
+    for field in ["Cmd", "Entrypoint", "User", "WorkingDir", "Domainname", "MacAddress", "Tty", "OpenStdin", "StopSignal", "StopTimeout"] {
         out.put(field, &config[field]);
     }
     let hostname = config["Hostname"].as_str().unwrap_or_default();
@@ -715,6 +746,23 @@ fn container_fields(c: &Value, norm: &Normaliser) -> Fields {
         aliases.sort();
         out.put(format!("Networks[{name}].Aliases"), &json!(aliases));
         out.put(format!("Networks[{name}].IPAMConfig"), &endpoint["IPAMConfig"]);
+        // Legacy links as `<target>:<alias>`, minus the ones every link gets (the target's own
+        // name, and compose 1.29's `<service>_<n>`): the alias the file asked for is what counts.
+        let links: Vec<String> = endpoint["Links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|l| norm.text(l))
+            .filter(|l| match l.split_once(':') {
+                Some((target, alias)) => {
+                    let key = target.trim_start_matches('<').trim_end_matches('>');
+                    alias != target && alias != key.replace('#', "_")
+                }
+                None => true,
+            })
+            .collect();
+        out.put_sorted(&format!("Networks[{name}].Links"), &json!(links));
     }
     let mode = host["NetworkMode"].as_str().unwrap_or_default();
     let mode = networks.iter().find(|(_, e)| e["NetworkID"].as_str() == Some(mode)).map_or(mode.to_string(), |(n, _)| n.clone());
@@ -793,12 +841,20 @@ fn volume_fields(v: &Value, norm: &Normaliser) -> Fields {
 }
 
 fn snapshot(case: &Case, deployment: &Deployment, up: &Output) -> Snapshot {
-    let norm = Normaliser::new(&deployment.project, &deployment.dir, &deployment.home);
     let filter = format!("label={}", deployment.tool.label(&deployment.project));
     let ids = docker_lines(&["ps", "-aq", "--filter", &filter]);
     settle(&ids, Duration::from_secs(60));
+    let containers = inspect("container", &ids);
+    let known: Vec<(String, String, String)> = containers
+        .iter()
+        .map(|c| {
+            let name = c["Name"].as_str().unwrap_or_default().trim_start_matches('/').to_string();
+            (c["Id"].as_str().unwrap_or_default().to_string(), name, container_key(deployment.tool, c))
+        })
+        .collect();
+    let norm = Normaliser::new(&deployment.project, &deployment.dir, &deployment.home).with_containers(&known);
     let mut scopes: BTreeMap<String, Fields> = BTreeMap::new();
-    for c in inspect("container", &ids) {
+    for c in containers {
         let key = container_key(deployment.tool, &c);
         let mut fields = container_fields(&c, &norm);
         let service = key.split('#').next().unwrap_or_default();
@@ -827,8 +883,10 @@ fn snapshot(case: &Case, deployment: &Deployment, up: &Output) -> Snapshot {
 
     let output = text(up);
     let mut detail = format!("exit {}", up.status.code().map_or("signal".into(), |c| c.to_string()));
-    let errors: Vec<String> =
-        output.lines().filter(|l| l.contains("error") || l.contains("ERROR") || l.contains('✗')).take(3).map(without_timings).collect();
+    // Sorted and deduplicated: parallel steps fail in any order.
+    let errors: BTreeSet<String> =
+        output.lines().filter(|l| l.contains("error") || l.contains("ERROR") || l.contains('✗')).map(without_timings).collect();
+    let errors: Vec<String> = errors.into_iter().take(3).collect();
     if !errors.is_empty() {
         detail = format!("{detail}: {}", errors.join(" | "));
     }
@@ -1032,7 +1090,7 @@ fn run_case(case: &Case, work: &Path) -> CaseReport {
         profiles: case.meta.profiles.clone(),
     };
     setup_home(case, &compose.home);
-    compose.down();
+    compose.preclean();
     let started = Instant::now();
     let up = compose.up();
     let mut compose_snapshot = snapshot(case, &compose, &up);
@@ -1059,7 +1117,7 @@ fn run_case(case: &Case, work: &Path) -> CaseReport {
         };
         setup_home(case, &swarmctl.home);
         std::fs::create_dir_all(&swarmctl.state).unwrap();
-        swarmctl.down();
+        swarmctl.preclean();
         let started = Instant::now();
         let up = swarmctl.up();
         let mut snap = snapshot(case, &swarmctl, &up);
