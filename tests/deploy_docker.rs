@@ -632,3 +632,22 @@ fn a_revision_that_cannot_be_recorded_is_reported() {
     assert!(text(&out).contains("its revision was not recorded"), "{}", text(&out));
     assert!(text(&out).contains("converged"), "the deploy itself is reported: {}", text(&out));
 }
+
+/// A service whose only container exits a second after it started has not converged: the
+/// deploy fails with the exit code and the last log lines, and `status` agrees.
+#[test]
+fn a_container_that_dies_after_starting_fails_the_deploy() {
+    let stack = Stack::new("e2e-dies", r#"
+name: NAME
+services:
+  api:
+    image: swarmctl-test/testapp:latest
+    environment: {TESTAPP_EXIT_AFTER: 1s, TESTAPP_EXIT_CODE: "2"}
+"#);
+    let out = stack.run(&["deploy"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("exited with code 2"), "{}", text(&out));
+    assert!(text(&out).contains("exiting with code 2"), "the last log lines: {}", text(&out));
+    assert!(!text(&out).contains("converged in"), "{}", text(&out));
+    assert_eq!(stack.run(&["status"]).status.code(), Some(1));
+}

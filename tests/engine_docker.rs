@@ -529,6 +529,29 @@ async fn wait_exit_returns_the_code_and_the_last_log_lines() {
     .await;
 }
 
+/// "Converged" means it stays up: a container that dies a second after starting fails the
+/// stability wait with its exit code and last lines; one that stays up passes.
+#[tokio::test]
+async fn wait_stable_fails_on_a_container_that_dies_soon_after_starting() {
+    with_stack("stable", |engine, stack| async move {
+        let dying = engine
+            .create_container(&container(&stack, "dying", &["/bin/sh", "-c", "echo bad config; sleep 1; exit 2"]))
+            .await
+            .expect("create dying");
+        engine.start_container(&dying).await.expect("start dying");
+        engine.wait_running(&dying, Duration::from_secs(10)).await.expect("running at first");
+        let error = engine.wait_stable(&dying, Duration::from_secs(4)).await.expect_err("dies within the window");
+        let EngineError::WaitFailed { reason, detail, .. } = &error else { panic!("expected WaitFailed, got {error:?}") };
+        assert!(reason.contains("exited with code 2"), "{reason}");
+        assert!(detail.iter().any(|line| line.contains("bad config")), "{detail:?}");
+
+        let steady = engine.create_container(&container(&stack, "steady", &["/bin/sleep", "300"])).await.expect("create steady");
+        engine.start_container(&steady).await.expect("start steady");
+        engine.wait_stable(&steady, Duration::from_secs(2)).await.expect("stays up");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn stop_uses_the_stop_signal_stored_at_create() {
     with_stack("signal", |engine, stack| async move {

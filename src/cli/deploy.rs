@@ -50,6 +50,10 @@ pub struct DeployArgs {
     /// Longest wait for a replica to be running, healthy or complete.
     #[arg(long, default_value = "5m", value_parser = duration)]
     pub timeout: Duration,
+    /// How long each started replica must stay up, since its start, for the deploy to count as
+    /// converged; `0s` skips the check.
+    #[arg(long, default_value = "3s", value_parser = duration)]
+    pub stable: Duration,
     #[command(flatten)]
     pub lock: LockArgs,
     /// Concurrent engine calls.
@@ -103,7 +107,7 @@ async fn connect(args: &EngineArgs) -> Result<Chosen, Exit> {
 
 fn deploy_options(deploy: &DeployArgs) -> DeployOptions {
     DeployOptions {
-        plan: PlanOptions { timeout: deploy.timeout },
+        plan: PlanOptions { timeout: deploy.timeout, stable: deploy.stable },
         apply: ApplyOptions { concurrency: deploy.parallel, ..ApplyOptions::default() },
         lock_timeout: deploy.lock.lock_timeout,
     }

@@ -24,7 +24,7 @@ use super::archive::{context_archive, files_archive, ArchiveError};
 use super::convert;
 use super::error::{sanitize, EngineError, Operation};
 use super::events::ContainerEvents;
-use crate::model::host::{CandidateNames, ContainerState, ForeignNames, HealthState, ObservedState};
+use crate::model::host::{rfc3339_to_unix_seconds, CandidateNames, ContainerState, ForeignNames, HealthState, ObservedState};
 use crate::model::objects::{BuildSpec, ContainerSpec, FileDelivery, NetworkAttachment, NetworkSpec, VolumeSpec};
 use super::{EngineInfo, ExitOutcome, HostEngine};
 
@@ -275,6 +275,23 @@ fn judge_healthy(state: &InspectedState, restarts: i64, initial_restarts: i64) -
     }
 }
 
+/// What stops a container from counting as stable: it is not running (it exited, is being
+/// restarted, …), or its health check now fails. A restart seen by its count is the caller's.
+fn judge_stable(state: &InspectedState) -> Option<Failure> {
+    match convert::inspected_state(state) {
+        ContainerState::Running => (convert::inspected_health(state) == Some(HealthState::Unhealthy)).then_some(Failure::Unhealthy),
+        ContainerState::Exited { code } => Some(Failure::Exited { code, restarted: false }),
+        ContainerState::Restarting => Some(Failure::Exited { code: state.exit_code.unwrap_or(-1), restarted: true }),
+        ContainerState::Dead => Some(Failure::Gone("the container is dead")),
+        ContainerState::Removing => Some(Failure::Gone("the container is being removed")),
+        ContainerState::Created | ContainerState::Paused => Some(Failure::Gone("the container is not running")),
+    }
+}
+
+fn unix_now_seconds() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
 /// The verdict of `wait_running`: running, or exited with 0, is done.
 fn judge_running(state: &InspectedState) -> Verdict {
     match convert::inspected_state(state) {
@@ -517,6 +534,44 @@ impl HostEngine for DockerEngine {
 
     async fn wait_running(&self, id: &str, timeout: Duration) -> Result<(), EngineError> {
         self.wait_for("wait running", id, timeout, |state, _| judge_running(state)).await
+    }
+
+    async fn wait_stable(&self, id: &str, stable: Duration) -> Result<(), EngineError> {
+        let operation = "wait stable";
+        // Listening starts before the first look, so an exit in between is not missed.
+        let mut listener = self.events.listen(&self.docker);
+        let first = self.inspect(operation, id).await?;
+        let restarts = first.restart_count.unwrap_or(0);
+        let state = first.state.unwrap_or_default();
+        // Measured from the container's own start: one that has been up longer already costs
+        // nothing. Clock skew with a remote engine is bounded by `stable`.
+        let up_for = state
+            .started_at
+            .as_deref()
+            .and_then(rfc3339_to_unix_seconds)
+            .map(|started| (unix_now_seconds() - started).clamp(0.0, stable.as_secs_f64()))
+            .unwrap_or(0.0);
+        let deadline = Instant::now() + stable.saturating_sub(Duration::from_secs_f64(up_for));
+        let mut state = state;
+        loop {
+            if let Some(failure) = judge_stable(&state) {
+                return Err(self.wait_failure(operation, id, &state, failure).await);
+            }
+            if Instant::now() >= deadline {
+                return Ok(());
+            }
+            tokio::select! {
+                () = listener.changed(id) => {}
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+            let inspected = self.inspect(operation, id).await?;
+            if inspected.restart_count.unwrap_or(0) > restarts {
+                let state = inspected.state.unwrap_or_default();
+                let code = state.exit_code.unwrap_or(-1);
+                return Err(self.wait_failure(operation, id, &state, Failure::Exited { code, restarted: true }).await);
+            }
+            state = inspected.state.unwrap_or_default();
+        }
     }
 
     async fn wait_exit(&self, id: &str, timeout: Duration, tail: usize) -> Result<ExitOutcome, EngineError> {

@@ -547,6 +547,22 @@ impl HostEngine for FakeEngine {
         }
     }
 
+    async fn wait_stable(&self, id: &str, _stable: Duration) -> Result<(), EngineError> {
+        let name = self.container_name(id);
+        let _call = self.begin("wait_stable", &name).await?;
+        let world = self.lock();
+        let container = find_container(&world, id).ok_or_else(|| not_found("wait stable", &name))?;
+        match container.state {
+            ContainerState::Running => Ok(()),
+            state => Err(EngineError::WaitFailed {
+                operation: "wait stable",
+                resource: name.clone(),
+                reason: format!("stopped running: {state:?}"),
+                detail: world.logs.get(&name).cloned().unwrap_or_default(),
+            }),
+        }
+    }
+
     async fn wait_exit(&self, id: &str, _timeout: Duration, tail: usize) -> Result<ExitOutcome, EngineError> {
         let name = self.container_name(id);
         let _call = self.begin("wait_exit", &name).await?;

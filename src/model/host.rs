@@ -181,6 +181,35 @@ pub fn unix_seconds_to_rfc3339(seconds: i64) -> String {
     )
 }
 
+/// Parses RFC 3339 UTC as the engine writes it (`2024-05-01T12:00:00.123456789Z`) into seconds
+/// since the Unix epoch; `None` for anything else (the zero time of a never-started container
+/// included).
+pub fn rfc3339_to_unix_seconds(text: &str) -> Option<f64> {
+    let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
+    let mut date = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (date.next()??, date.next()??, date.next()??);
+    let (clock, fraction) = time.split_once('.').unwrap_or((time, "0"));
+    let mut clock = clock.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
+    if year < 1970 || !(1..=12).contains(&month) {
+        return None;
+    }
+    let fraction: f64 = format!("0.{fraction}").parse().ok()?;
+    let days = days_from_civil(year, month as u32, day as u32);
+    Some((days * 86_400 + hour * 3600 + minute * 60 + second) as f64 + fraction)
+}
+
+/// Howard Hinnant's `days_from_civil`: (year, month, day) to days since 1970-01-01.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 /// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let shifted = days + 719_468;
@@ -204,6 +233,16 @@ mod tests {
         assert_eq!(unix_seconds_to_rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(unix_seconds_to_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(unix_seconds_to_rfc3339(1_714_564_800), "2024-05-01T12:00:00Z");
+    }
+
+    #[test]
+    fn rfc3339_reads_back_what_it_wrote() {
+        for seconds in [0, 951_782_400, 1_714_564_800, 4_102_444_800] {
+            assert_eq!(rfc3339_to_unix_seconds(&unix_seconds_to_rfc3339(seconds)), Some(seconds as f64));
+        }
+        assert_eq!(rfc3339_to_unix_seconds("2024-05-01T12:00:00.25Z"), Some(1_714_564_800.25));
+        assert_eq!(rfc3339_to_unix_seconds("0001-01-01T00:00:00Z"), None);
+        assert_eq!(rfc3339_to_unix_seconds("garbage"), None);
     }
 
     #[test]

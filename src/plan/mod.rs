@@ -169,11 +169,18 @@ impl fmt::Display for PlanError {
 pub struct PlanOptions {
     /// How long a replica may take to become running / healthy / complete.
     pub timeout: Duration,
+    /// How long a replica must stay up since its start for the deploy to have converged (0: no
+    /// check). A container that dies a second after starting has not converged.
+    pub stable: Duration,
 }
+
+/// `deploy --stable`'s default: long enough to see a process that dies on its configuration,
+/// short enough not to matter (it runs beside the other waits, from each container's start).
+pub const DEFAULT_STABLE: Duration = Duration::from_secs(3);
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { timeout: Duration::from_secs(300) }
+        PlanOptions { timeout: Duration::from_secs(300), stable: DEFAULT_STABLE }
     }
 }
 

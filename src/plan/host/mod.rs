@@ -355,6 +355,11 @@ fn plan_service(
         let mut after = setup.clone();
         after.extend(spec.mounts.iter().filter_map(|m| volumes.get(&m.source).copied()));
         after.extend(previous_ordinal);
+        // `network_mode: service:…`, `volumes_from` and `links` name another service's
+        // container in the create call itself: that one must exist first.
+        if names_other_containers(service) {
+            after.extend(&dependencies);
+        }
         let attachments: Vec<(NetworkRef, String, NetworkAttachment)> = network_refs
             .iter()
             .zip(network_attachments(stack, service, *replica))
@@ -430,6 +435,10 @@ fn plan_service(
         if service.kind == Kind::Statefulset {
             previous_ordinal = wait.or(started).or(previous_ordinal);
         }
+        if let (Some(wait), false, false) = (wait, service.kind == Kind::Job, options.stable.is_zero()) {
+            let op = HostOp::WaitStable { container: container_ref.clone(), name: container.clone(), stable: options.stable };
+            plan.push(op, Cause::Readiness, vec![wait], Some(name));
+        }
     }
 
     // Replicas beyond the desired count go, highest first.
@@ -491,6 +500,13 @@ fn make_container(
     done.extend(complete_after);
     let complete = plan.push(HostOp::RenameContainer { container, from: incomplete, to: name }, cause.clone(), done, Some(service));
     Made { create, complete }
+}
+
+/// Whether creating the service's containers names another service's container.
+fn names_other_containers(service: &Service) -> bool {
+    let shares = |mode: Option<&str>| mode.is_some_and(|m| m.starts_with("service:"));
+    let text = |key: &str| service.extra.get(key).and_then(|v| v.as_str());
+    shares(service.network_mode.as_deref()) || shares(text("ipc")) || shares(text("pid")) || service.extra.contains_key("volumes_from") || service.extra.contains_key("links")
 }
 
 /// An unchanged replica that a deploy must still wait for.

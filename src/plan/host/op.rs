@@ -43,11 +43,13 @@ pub enum HostOp {
     WaitRunning { container: ContainerRef, name: String, timeout: Duration },
     WaitHealthy { container: ContainerRef, name: String, timeout: Duration },
     WaitCompleted { container: ContainerRef, name: String, timeout: Duration },
+    /// Up for `stable` since it started, without exiting or restarting; gates nothing.
+    WaitStable { container: ContainerRef, name: String, stable: Duration },
 }
 
 impl Op for HostOp {
     fn is_mutation(&self) -> bool {
-        !matches!(self, HostOp::WaitRunning { .. } | HostOp::WaitHealthy { .. } | HostOp::WaitCompleted { .. })
+        !matches!(self, HostOp::WaitRunning { .. } | HostOp::WaitHealthy { .. } | HostOp::WaitCompleted { .. } | HostOp::WaitStable { .. })
     }
 
     fn verb(&self) -> &'static str {
@@ -67,6 +69,7 @@ impl Op for HostOp {
             HostOp::WaitRunning { .. } => "wait running",
             HostOp::WaitHealthy { .. } => "wait healthy",
             HostOp::WaitCompleted { .. } => "wait completed",
+            HostOp::WaitStable { .. } => "wait stable",
         }
     }
 
@@ -86,7 +89,8 @@ impl Op for HostOp {
             | HostOp::RemoveContainer { name, .. }
             | HostOp::WaitRunning { name, .. }
             | HostOp::WaitHealthy { name, .. }
-            | HostOp::WaitCompleted { name, .. } => name.clone(),
+            | HostOp::WaitCompleted { name, .. }
+            | HostOp::WaitStable { name, .. } => name.clone(),
         }
     }
 
@@ -124,6 +128,7 @@ impl Op for HostOp {
             HostOp::WaitRunning { container: c, name, timeout } => HostOp::WaitRunning { container: container(c), name: name.clone(), timeout: *timeout },
             HostOp::WaitHealthy { container: c, name, timeout } => HostOp::WaitHealthy { container: container(c), name: name.clone(), timeout: *timeout },
             HostOp::WaitCompleted { container: c, name, timeout } => HostOp::WaitCompleted { container: container(c), name: name.clone(), timeout: *timeout },
+            HostOp::WaitStable { container: c, name, stable } => HostOp::WaitStable { container: container(c), name: name.clone(), stable: *stable },
             other => other.clone(),
         }
     }
