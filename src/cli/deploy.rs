@@ -316,9 +316,14 @@ fn summarize<O: Op>(plan: &Plan<O>, report: &ApplyReport, output: Output, revisi
 }
 
 /// The stack's name: loaded from its files when the argument is a path, else taken as a name.
+/// The stack's name: from its files' names when the argument is a path (they need not load:
+/// a broken stack can still be brought down), else the argument is the name.
 fn stack_name(args: &StackArgs) -> Result<String, Exit> {
     if args.stack.exists() {
-        return load(args).map(|l| l.stack.name);
+        return swarmctl::spec::stack_name(&args.load_options()).map_err(|diagnostics| {
+            super::inspect::print_diagnostics(&diagnostics, &Default::default());
+            Exit::InvalidInput
+        });
     }
     let name = args.name.clone().unwrap_or_else(|| args.stack.display().to_string());
     if let Err(why) = swarmctl::spec::files::check_stack_name(&name) {
@@ -329,11 +334,8 @@ fn stack_name(args: &StackArgs) -> Result<String, Exit> {
 }
 
 pub async fn status(args: &StackArgs, engine_args: &EngineArgs) -> Result<Exit, Exit> {
-    let loaded = if args.stack.exists() { Some(load(args)?) } else { None };
-    let name = match &loaded {
-        Some(loaded) => loaded.stack.name.clone(),
-        None => stack_name(args)?,
-    };
+    let name = stack_name(args)?;
+    let loaded = if args.stack.exists() { load(args).ok() } else { None };
     let Chosen::Host(target) = connect(engine_args).await?;
     // What the stack asks for: from its files, else from the last deploy's revision.
     let desired = match &loaded {

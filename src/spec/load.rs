@@ -56,18 +56,18 @@ pub fn load(options: &LoadOptions, environment: &dyn Lookup) -> Result<Loaded, L
     }
 }
 
-fn load_into(
-    options: &LoadOptions,
-    environment: &dyn Lookup,
-    sources: &mut Sources,
-    out: &mut Diagnostics,
-) -> Option<(Stack, DependencyGraph, Node)> {
-    let files = discover(&options.path).map_err(|d| out.push(d)).ok()?;
-    let dir = files.dir.clone();
+/// The name a stack deploys under, from its files' names alone: what `down` and `status` need,
+/// also when the stack's files do not load any more.
+pub fn stack_name(options: &LoadOptions) -> Result<String, Diagnostics> {
+    let mut out = Diagnostics::default();
+    let name = discover(&options.path).map_err(|d| out.push(d)).ok().and_then(|files| names(options, &files, &mut out));
+    name.map(|(_, name)| name).filter(|_| !out.has_errors()).ok_or(out)
+}
 
-    // The name the stack calls itself picks overlay patches; --name only renames the deployment.
-    // A name someone wrote (`--name`, `name:`) must already be valid; one derived from the
-    // directory is normalised, and the warning says so.
+/// The name the stack calls itself (it picks overlay patches) and the name it deploys under
+/// (`--name` only renames the deployment). A name someone wrote (`--name`, `name:`) must
+/// already be valid; one derived from the directory is normalised, and a warning says so.
+fn names(options: &LoadOptions, files: &super::files::StackFiles, out: &mut Diagnostics) -> Option<(String, String)> {
     let declared = files.files.iter().find(|f| f.layer.is_none()).and_then(|f| declared_name(&f.path));
     let own_name = match &declared {
         Some(declared) => declared.clone(),
@@ -90,6 +90,19 @@ fn load_into(
         out.warning(None, format!("the stack is named `{name}`, from the directory name `{}`", files.raw_name)).hint =
             Some("stack names are lowercase letters, digits, `-` and `_`; pass `--name NAME` to choose another".into());
     }
+    Some((own_name, name))
+}
+
+fn load_into(
+    options: &LoadOptions,
+    environment: &dyn Lookup,
+    sources: &mut Sources,
+    out: &mut Diagnostics,
+) -> Option<(Stack, DependencyGraph, Node)> {
+    let files = discover(&options.path).map_err(|d| out.push(d)).ok()?;
+    let dir = files.dir.clone();
+
+    let (own_name, name) = names(options, &files, out)?;
 
     let values = load_values(&dir, options, sources, out);
     let context = template::context(&values, &name);

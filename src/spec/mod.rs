@@ -29,4 +29,4 @@ pub mod template;
 pub mod values;
 pub mod yaml;
 
-pub use load::{load, LoadFailure, LoadOptions, Loaded};
+pub use load::{load, stack_name, LoadFailure, LoadOptions, Loaded};

@@ -149,9 +149,10 @@ fn forward_requests(client: UnixStream, mut engine: UnixStream, shared: Arc<Shar
         let number = shared.requests.fetch_add(1, Ordering::SeqCst) + 1;
         if number == shared.kill_at.load(Ordering::SeqCst) {
             if let Some(pid) = sender {
+                // Said before it is done: the test may see the process gone at once.
+                *shared.killed.lock().unwrap() = Some(pid);
                 // SAFETY: sending a signal has no memory-safety preconditions.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
-                *shared.killed.lock().unwrap() = Some(pid);
             }
             let _ = reader.get_ref().shutdown(Shutdown::Both);
             let _ = engine.shutdown(Shutdown::Both);
