@@ -24,6 +24,7 @@ use super::archive::{context_archive, files_archive, ArchiveError};
 use super::convert;
 use super::error::{sanitize, EngineError, Operation};
 use super::events::ContainerEvents;
+use super::swarm_poll::SwarmPolls;
 use crate::model::host::{rfc3339_to_unix_seconds, CandidateNames, ContainerState, ForeignNames, HealthState, ObservedState};
 use crate::model::objects::{BuildSpec, ContainerSpec, FileDelivery, NetworkAttachment, NetworkSpec, VolumeSpec};
 use super::{EngineInfo, ExitOutcome, HostEngine};
@@ -44,6 +45,8 @@ pub struct DockerEngine {
     docker: Docker,
     host: Arc<str>,
     events: Arc<ContainerEvents>,
+    /// The swarm waits' shared task poll ([`super::swarm_docker`]).
+    swarm_polls: Arc<SwarmPolls>,
 }
 
 impl std::fmt::Debug for DockerEngine {
@@ -55,7 +58,17 @@ impl std::fmt::Debug for DockerEngine {
 impl DockerEngine {
     /// Wraps a connected, version-negotiated client; `host` is how errors name the engine.
     pub(crate) fn from_client(docker: Docker, host: String) -> Self {
-        DockerEngine { docker, host: Arc::from(host), events: Arc::default() }
+        DockerEngine { docker, host: Arc::from(host), events: Arc::default(), swarm_polls: Arc::default() }
+    }
+
+    /// The client, for the swarm side of this engine ([`super::swarm_docker`]).
+    pub(super) fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The shared task poll of this engine's swarm waits.
+    pub(super) fn swarm_polls(&self) -> &Arc<SwarmPolls> {
+        &self.swarm_polls
     }
 
     /// The engine's address, e.g. `unix:///var/run/docker.sock`.
@@ -63,7 +76,7 @@ impl DockerEngine {
         &self.host
     }
 
-    fn error(&self, operation: Operation, resource: &str, error: BollardError) -> EngineError {
+    pub(super) fn error(&self, operation: Operation, resource: &str, error: BollardError) -> EngineError {
         match convert::engine_error(operation, resource, &self.host, error) {
             // bollard does not say which limit ran out; it is the client's request timeout.
             EngineError::Timeout { operation, resource, after, detail } if after.is_zero() => {
@@ -223,7 +236,7 @@ enum Failure {
     Gone(&'static str),
 }
 
-fn short_id(id: &str) -> String {
+pub(super) fn short_id(id: &str) -> String {
     if id.len() == 64 && id.bytes().all(|byte| byte.is_ascii_hexdigit()) {
         id[..12].to_string()
     } else {

@@ -14,6 +14,10 @@
 //! - [`connect`]: turn `DOCKER_HOST` & co. into a connected [`DockerEngine`].
 //! - [`docker`]: the engines of one Docker endpoint.
 //! - [`fake`]: an in-memory host engine for executor tests.
+//! - [`swarm`]: the [`SwarmEngine`] trait (services, overlay networks, configs and secrets on
+//!   a Swarm manager), implemented for [`DockerEngine`] in `swarm_docker` (conversions in
+//!   `swarm_convert`, the waits' shared task poll in `swarm_poll`, what tasks mean for a wait
+//!   in `swarm_tasks`), and in memory by [`fake_swarm`].
 
 mod archive;
 pub mod connect;
@@ -22,8 +26,13 @@ pub mod docker;
 mod error;
 mod events;
 pub mod fake;
+pub mod fake_swarm;
 pub mod host;
 pub mod swarm;
+mod swarm_convert;
+mod swarm_docker;
+mod swarm_poll;
+mod swarm_tasks;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +40,7 @@ pub use connect::{connect, ConnectOptions, DockerHost};
 pub use docker::DockerEngine;
 pub use error::{sanitize, EngineError, Operation};
 pub use fake::FakeEngine;
+pub use fake_swarm::FakeSwarmEngine;
 pub use host::HostEngine;
 pub use swarm::SwarmEngine;
 
