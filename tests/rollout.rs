@@ -147,6 +147,7 @@ fn strategy_follows_the_kind() {
         progress_deadline: Duration::from_secs(600),
         auto_rollback: false,
         partition: 2,
+        ..Rollout::default()
     };
     assert_eq!(strategy_for(Kind::Deployment, &policy, 10), Strategy::Rolling(Bounds::new(10, 0, 2)));
     assert_eq!(strategy_for(Kind::Daemonset, &policy, 10), Strategy::Rolling(Bounds::new(10, 0, 3)));

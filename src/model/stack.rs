@@ -140,6 +140,9 @@ pub struct Service {
     pub resources: Resources,
     pub placement: Placement,
     pub rollout: Rollout,
+    /// What only a swarm reads.
+    #[serde(default, skip_serializing_if = "SwarmSettings::is_empty")]
+    pub swarm: SwarmSettings,
     /// Where keys were written (`container_name`, `environment.KEY`), for diagnostics.
     #[serde(skip)]
     pub positions: BTreeMap<String, Pos>,
@@ -174,6 +177,9 @@ pub struct Port {
     /// Published to a random host port: compose publishes every listed port, and one written
     /// without a host port (`"8080"`, `"127.0.0.1::8080"`, `{target: 8080}`) gets a random one.
     pub ephemeral: bool,
+    /// Swarm: published on the node that runs the task (`mode: host`), not through the mesh.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub host_mode: bool,
     #[serde(skip)]
     pub pos: Pos,
 }
@@ -249,6 +255,33 @@ pub struct Placement {
     pub max_replicas_per_node: Option<u32>,
 }
 
+/// Compose keys only a swarm acts on (`deploy.labels`, `deploy.endpoint_mode`,
+/// `deploy.restart_policy`); one host ignores them, as docker compose does.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SwarmSettings {
+    /// Labels on the service (compose's `labels` go on its containers).
+    pub labels: BTreeMap<String, String>,
+    /// `endpoint_mode: dnsrr`: DNS round robin instead of a virtual IP.
+    pub dnsrr: bool,
+    pub restart_policy: Option<SwarmRestart>,
+}
+
+impl SwarmSettings {
+    pub fn is_empty(&self) -> bool {
+        *self == SwarmSettings::default()
+    }
+}
+
+/// `deploy.restart_policy`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwarmRestart {
+    /// `none`, `on-failure` or `any`.
+    pub condition: String,
+    pub delay: Option<Duration>,
+    pub max_attempts: Option<u64>,
+    pub window: Option<Duration>,
+}
+
 /// An int or a percentage of replicas (`1`, `25%`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IntOrPercent {
@@ -261,11 +294,46 @@ pub enum IntOrPercent {
 pub struct Rollout {
     pub max_surge: IntOrPercent,
     pub max_unavailable: IntOrPercent,
+    /// How long a new replica must stay ready before it counts (Swarm's `delay`).
     pub min_ready: Duration,
     pub progress_deadline: Duration,
     pub auto_rollback: bool,
     /// StatefulSet: ordinals below this are not updated.
     pub partition: u32,
+    /// Stop every old replica, then start the new ones (`x-rollout.strategy: recreate`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub recreate: bool,
+    /// Swarm's failure window after each batch (`update_config.monitor`).
+    #[serde(default = "default_monitor")]
+    pub monitor: Duration,
+    /// Swarm's tolerated fraction of failed tasks (`update_config.max_failure_ratio`).
+    #[serde(default)]
+    pub max_failure_ratio: f64,
+    /// `update_config.failure_action: continue`: failures do not stop the update.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub continue_on_failure: bool,
+}
+
+fn default_monitor() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// Swarm's defaults (compose `update_config` unwritten): one at a time, stop-first, watched 5s.
+impl Default for Rollout {
+    fn default() -> Self {
+        Rollout {
+            max_surge: IntOrPercent::Int(0),
+            max_unavailable: IntOrPercent::Int(1),
+            min_ready: Duration::ZERO,
+            progress_deadline: Duration::from_secs(600),
+            auto_rollback: false,
+            partition: 0,
+            recreate: false,
+            monitor: default_monitor(),
+            max_failure_ratio: 0.0,
+            continue_on_failure: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

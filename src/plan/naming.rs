@@ -57,7 +57,7 @@ pub fn service_networks(service: &Service) -> Vec<(String, Vec<String>)> {
 pub fn field_hashes(stack: &Stack, service: &Service) -> BTreeMap<String, String> {
     let mut json = serde_json::to_value(service).unwrap_or_default();
     if let serde_json::Value::Object(fields) = &mut json {
-        for volatile in ["replicas", "depends_on", "layer", "profiles", "rollout", "placement"] {
+        for volatile in ["replicas", "depends_on", "layer", "profiles", "rollout", "placement", "swarm"] {
             fields.remove(volatile);
         }
         // Whether a missing bind source is created changes how the container is made, not it.

@@ -329,12 +329,14 @@ impl Strategy {
 /// let policy = Rollout {
 ///     max_surge: Percent(25), max_unavailable: Percent(25), min_ready: Duration::ZERO,
 ///     progress_deadline: Duration::from_secs(600), auto_rollback: false, partition: 1,
+///     ..Rollout::default()
 /// };
 /// assert_eq!(strategy_for(Kind::Deployment, &policy, 10), Strategy::Rolling(Bounds::new(10, 3, 2)));
 /// assert_eq!(strategy_for(Kind::Statefulset, &policy, 3), Strategy::Ordered { replicas: 3, partition: 1 });
 /// ```
 pub fn strategy_for(kind: Kind, rollout: &Rollout, desired: u32) -> Strategy {
     match kind {
+        Kind::Deployment | Kind::Daemonset if rollout.recreate => Strategy::Recreate { desired },
         Kind::Deployment => Strategy::Rolling(resolve_deployment(rollout.max_surge, rollout.max_unavailable, desired)),
         Kind::Daemonset => Strategy::Rolling(resolve_daemonset(rollout.max_surge, rollout.max_unavailable, desired)),
         Kind::Statefulset => Strategy::Ordered { replicas: desired, partition: rollout.partition },

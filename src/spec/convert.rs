@@ -225,7 +225,8 @@ impl Converter<'_, '_> {
             profiles: string_list(get("profiles"), ""),
             resources: resources(deploy, node),
             placement: placement(deploy),
-            rollout: self.rollout(name, node),
+            rollout: self.rollout(name, node, kind),
+            swarm: swarm_settings(deploy),
             positions,
             extra: PASSED_THROUGH.iter().filter_map(|k| get(k).map(|v| (k.to_string(), passed_through(k, v)))).collect(),
         }
@@ -475,23 +476,36 @@ impl Converter<'_, '_> {
         }
     }
 
-    fn rollout(&mut self, name: &str, node: &Node) -> Rollout {
+    /// The rollout policy: compose `deploy.update_config` with its Swarm meaning (parallelism 1,
+    /// stop-first, monitor 5s, pause on failure), under `x-rollout` in Kubernetes words (a
+    /// deployment then defaults to 25% surge and 25% unavailable, a daemonset to one at a time).
+    fn rollout(&mut self, name: &str, node: &Node, kind: Kind) -> Rollout {
         let update = node.get("deploy").and_then(|d| d.get("update_config"));
-        let parallelism = update.and_then(|u| u.get("parallelism")).and_then(integer).unwrap_or(1) as u32;
-        let start_first = update.and_then(|u| u.get("order")).and_then(Node::as_text) == Some("start-first");
-        // Swarm semantics: stop-first replaces `parallelism` at a time; start-first surges them.
+        let field = |key: &str| update.and_then(|u| u.get(key));
+        let parallelism = field("parallelism").and_then(integer).unwrap_or(1).max(0) as u32;
+        let start_first = field("order").and_then(Node::as_text) == Some("start-first");
+        let failure_action = field("failure_action").and_then(Node::as_text);
+        // Swarm semantics: stop-first replaces `parallelism` at a time; start-first surges them;
+        // parallelism 0 is everything at once.
+        let batch = if parallelism == 0 { IntOrPercent::Percent(100) } else { IntOrPercent::Int(parallelism) };
         let mut rollout = Rollout {
-            max_surge: IntOrPercent::Int(if start_first { parallelism } else { 0 }),
-            max_unavailable: IntOrPercent::Int(if start_first { 0 } else { parallelism.max(1) }),
-            min_ready: update.and_then(|u| u.get("monitor")).and_then(duration).unwrap_or(Duration::from_secs(5)),
+            max_surge: if start_first { batch } else { IntOrPercent::Int(0) },
+            max_unavailable: if start_first { IntOrPercent::Int(0) } else { batch },
+            min_ready: field("delay").and_then(duration).unwrap_or(Duration::ZERO),
             progress_deadline: Duration::from_secs(600),
-            auto_rollback: update.and_then(|u| u.get("failure_action")).and_then(Node::as_text) == Some("rollback"),
+            auto_rollback: failure_action == Some("rollback"),
             partition: 0,
+            recreate: false,
+            monitor: field("monitor").and_then(duration).unwrap_or(Duration::from_secs(5)),
+            max_failure_ratio: field("max_failure_ratio").and_then(number).unwrap_or(0.0),
+            continue_on_failure: failure_action == Some("continue"),
         };
-        if parallelism == 0 {
-            rollout.max_unavailable = IntOrPercent::Percent(100);
-        }
         let Some(policy) = node.get("x-rollout") else { return rollout };
+        if kind == Kind::Daemonset {
+            (rollout.max_surge, rollout.max_unavailable) = (crate::plan::rollout::DAEMONSET_DEFAULT_MAX_SURGE, crate::plan::rollout::DAEMONSET_DEFAULT_MAX_UNAVAILABLE);
+        } else {
+            (rollout.max_surge, rollout.max_unavailable) = (crate::plan::rollout::DEPLOYMENT_DEFAULT_MAX_SURGE, crate::plan::rollout::DEPLOYMENT_DEFAULT_MAX_UNAVAILABLE);
+        }
         for entry in policy.as_map().unwrap_or(&[]) {
             let value = &entry.value;
             match entry.key.as_str() {
@@ -516,21 +530,32 @@ impl Converter<'_, '_> {
                     }
                 },
                 "partition" => match integer(value) {
-                    Some(n) if n >= 0 => rollout.partition = n as u32,
+                    Some(n) if n >= 0 => rollout.partition = n.min(i64::from(u32::MAX)) as u32,
                     _ => {
                         self.out.error(value.pos, format!("service `{name}`: x-rollout.partition must be a non-negative integer"));
                     }
                 },
+                "strategy" => match value.as_text() {
+                    Some("rolling") => rollout.recreate = false,
+                    Some("recreate") => rollout.recreate = true,
+                    _ => {
+                        self.out.error(value.pos, format!("service `{name}`: x-rollout.strategy is `rolling` or `recreate`"));
+                    }
+                },
                 other => {
-                    let known = ["max_surge", "max_unavailable", "min_ready", "progress_deadline", "auto_rollback", "partition"];
+                    let known = ["max_surge", "max_unavailable", "min_ready", "progress_deadline", "auto_rollback", "partition", "strategy"];
                     let diagnostic = self.out.error(entry.key_pos, format!("service `{name}`: unknown key `{other}` in x-rollout"));
                     diagnostic.hint = super::schema::did_you_mean(other, known).map(|s| format!("did you mean `{s}`?"));
                 }
             }
         }
-        if rollout.max_surge == IntOrPercent::Int(0) && matches!(rollout.max_unavailable, IntOrPercent::Int(0) | IntOrPercent::Percent(0)) {
-            self.out.error(policy.pos, format!("service `{name}`: max_surge and max_unavailable are both zero; a rollout could never progress")).hint =
-                Some("allow one extra replica (`max_surge: 1`) or one unavailable (`max_unavailable: 1`)".into());
+        if let Err(why) = crate::plan::rollout::check_policy(kind, rollout.max_surge, rollout.max_unavailable) {
+            let hint = match why {
+                crate::plan::rollout::PolicyError::BothZero => "allow one extra replica (`max_surge: 1`) or one unavailable (`max_unavailable: 1`)",
+                crate::plan::rollout::PolicyError::SurgeWithUnavailable => "set `max_surge` (new beside old on each node) or `max_unavailable`, not both",
+                crate::plan::rollout::PolicyError::Over100Percent => "write at most `100%`",
+            };
+            self.out.error(policy.pos, format!("service `{name}`: {why}")).hint = Some(hint.into());
         }
         rollout
     }
@@ -704,7 +729,7 @@ fn size(node: &Node) -> Option<u64> {
 fn int_or_percent(node: &Node) -> Option<IntOrPercent> {
     let text = node.as_text()?;
     match text.strip_suffix('%') {
-        Some(percent) => percent.parse().ok().filter(|p| *p <= 100).map(IntOrPercent::Percent),
+        Some(percent) => percent.parse().ok().map(IntOrPercent::Percent),
         None => text.parse().ok().map(IntOrPercent::Int),
     }
 }
@@ -813,6 +838,21 @@ fn network_addresses(node: Option<&Node>) -> BTreeMap<String, NetworkAddress> {
             (address != NetworkAddress::default()).then(|| (e.key.clone(), address))
         })
         .collect()
+}
+
+/// The `deploy` keys only a swarm reads.
+fn swarm_settings(deploy: Option<&Node>) -> SwarmSettings {
+    let Some(deploy) = deploy else { return SwarmSettings::default() };
+    SwarmSettings {
+        labels: key_values(deploy.get("labels")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
+        dnsrr: deploy.get("endpoint_mode").and_then(Node::as_text) == Some("dnsrr"),
+        restart_policy: deploy.get("restart_policy").map(|policy| SwarmRestart {
+            condition: policy.get("condition").and_then(Node::as_text).unwrap_or("any").to_string(),
+            delay: policy.get("delay").and_then(duration),
+            max_attempts: policy.get("max_attempts").and_then(integer).map(|n| n.max(0) as u64),
+            window: policy.get("window").and_then(duration),
+        }),
+    }
 }
 
 /// `deploy.restart_policy` as a container restart policy, when `restart` is not written (what
@@ -957,6 +997,7 @@ fn long_port(node: &Node) -> Result<Vec<Port>, String> {
         host_ip: node.get("host_ip").and_then(Node::as_text).map(str::to_string),
         protocol: node.get("protocol").and_then(Node::as_text).unwrap_or("tcp").to_string(),
         ephemeral: published.is_none(),
+        host_mode: node.get("mode").and_then(Node::as_text) == Some("host"),
         pos: node.pos,
     }])
 }
@@ -992,6 +1033,7 @@ fn short_ports(text: &str, pos: Pos) -> Result<Vec<Port>, String> {
             protocol: protocol.to_string(),
             // Compose publishes a port without a host port on a random one.
             ephemeral: published.is_none(),
+            host_mode: false,
             pos,
         })
         .collect())
