@@ -16,6 +16,8 @@ use swarmctl::store::StoreError;
 use swarmctl::target::host::HostTarget;
 use swarmctl::target::Target;
 use futures::StreamExt;
+use swarmctl::diagnostics::Diagnostics;
+use swarmctl::spec::source::Sources;
 use tokio_util::sync::CancellationToken;
 
 /// Flags for reaching the engine, shared by every engine command.
@@ -117,7 +119,7 @@ pub async fn plan(stack: &StackArgs, engine_args: &EngineArgs, deploy: &DeployAr
     let loaded = load(stack)?;
     let Chosen::Host(target) = connect(engine_args).await?;
     let observed = target.observe(&loaded.stack.name, Some(&loaded.stack)).await.map_err(engine_error)?;
-    let plan = target.plan(&loaded.stack, &loaded.graph, &observed, &deploy_options(deploy).plan).map_err(|e| plan_error(&e))?;
+    let plan = target.plan(&loaded.stack, &loaded.graph, &observed, &deploy_options(deploy).plan).map_err(|e| plan_error(&e, &loaded.sources))?;
     match engine_args.output {
         Output::Json => outln!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default()),
         Output::Text => out!("{plan}"),
@@ -132,7 +134,7 @@ pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &Deploy
     options.apply.cancel = interrupt_on_signals();
     let printer = Printer::new(engine_args.output);
     let deployed = deploy::deploy(&target, &loaded, &options, &printer).await;
-    finish(deployed, &printer, &loaded.stack.name)
+    finish(deployed, &printer, &loaded.stack.name, &loaded.sources)
 }
 
 /// Removes what the engine holds of the stack, under the same lock as deploy.
@@ -143,11 +145,11 @@ pub async fn down(args: &StackArgs, engine_args: &EngineArgs, volumes: bool, loc
     let options = DeployOptions { lock_timeout: lock.lock_timeout, apply, ..DeployOptions::default() };
     let printer = Printer::new(engine_args.output);
     let removed = deploy::down(&target, &name, volumes, &options, &printer).await;
-    finish(removed, &printer, &name)
+    finish(removed, &printer, &name, &Default::default())
 }
 
 /// Prints the outcome of a deploy or down and picks the exit code.
-fn finish<O: Op>(result: Result<Deployed<O>, DeployError>, printer: &Printer<O>, name: &str) -> Result<Exit, Exit> {
+fn finish<O: Op>(result: Result<Deployed<O>, DeployError>, printer: &Printer<O>, name: &str, sources: &Sources) -> Result<Exit, Exit> {
     let deployed = match result {
         Ok(deployed) => deployed,
         Err(DeployError::Store(StoreError::Busy { holder, .. })) => {
@@ -155,7 +157,7 @@ fn finish<O: Op>(result: Result<Deployed<O>, DeployError>, printer: &Printer<O>,
             errln!("  help: wait for it, or pass a longer `--lock-timeout`");
             return Err(Exit::Locked);
         }
-        Err(DeployError::Plan(e)) => return Err(plan_error(&e)),
+        Err(DeployError::Plan(e)) => return Err(plan_error(&e, sources)),
         Err(DeployError::Interrupted) => {
             errln!("interrupted before anything changed");
             return Err(Exit::Interrupted);
@@ -218,8 +220,9 @@ fn engine_error(e: engine::EngineError) -> Exit {
     Exit::Engine
 }
 
-fn plan_error(e: &swarmctl::plan::PlanError) -> Exit {
-    err!("{e}");
+/// Every problem at its place in the stack's files, and that nothing was changed.
+fn plan_error(e: &swarmctl::plan::PlanError, sources: &Sources) -> Exit {
+    super::inspect::print_diagnostics(&Diagnostics(e.problems.clone()), sources);
     errln!("nothing was changed");
     Exit::InvalidInput
 }

@@ -147,18 +147,23 @@ impl<O: Op> fmt::Display for Plan<O> {
     }
 }
 
-/// A plan that cannot be made; reported before anything changes.
+/// A plan that cannot be made; reported before anything changes, each problem at the place in
+/// the stack's files that causes it, with how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanError {
-    pub problems: Vec<String>,
+    pub problems: Vec<crate::diagnostics::Diagnostic>,
 }
 
 impl std::error::Error for PlanError {}
 
+/// Without the files at hand: `error: message` and the hint, one problem after another.
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for problem in &self.problems {
-            writeln!(f, "error: {problem}")?;
+            writeln!(f, "error: {}", problem.message)?;
+            if let Some(hint) = &problem.hint {
+                writeln!(f, "  help: {hint}")?;
+            }
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ use super::naming::{
     volume_name, DEFAULT_NETWORK,
 };
 use super::{Cause, PlanError, PlanOptions, StepId};
+use crate::diagnostics::Diagnostic;
 use crate::graph::{barrier_name, DependencyGraph};
 use crate::model::host::{CandidateNames, ContainerState, HealthState, ObservedContainer, ObservedState};
 use crate::model::labels::{LABEL_DEPENDS_ON, LABEL_FIELDS, LABEL_HASH, LABEL_SERVICE, LABEL_STACK};
@@ -126,45 +127,52 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedState, op
     Ok(plan)
 }
 
-/// Everything that can be known wrong before the first mutation.
+/// Everything that can be known wrong before the first mutation, each at the key that causes it.
 fn check(stack: &Stack, observed: &ObservedState) -> Result<(), PlanError> {
     let mut problems = Vec::new();
     let candidates = candidate_names(stack);
-    for name in candidates.containers.intersection(&observed.foreign_names.containers) {
-        problems.push(format!("container name `{name}` is taken by a container this stack does not own; rename or remove it"));
+    for service in stack.services.values() {
+        for replica in replica_numbers(service) {
+            let name = container_name(stack, service, replica);
+            if observed.foreign_names.containers.contains(&name) {
+                let at = service.positions.get("container_name").copied().unwrap_or(service.pos);
+                problems.push(Diagnostic::error(at, format!("service `{}`: container name `{name}` is taken by a container this stack does not own", service.name))
+                    .with_hint(format!("remove that container (`docker rm -f {name}`), or deploy under another `--name`")));
+            }
+        }
     }
+    let _ = candidates;
     for (key, network) in &stack.networks {
         let name = network.name.clone().unwrap_or_else(|| key.clone());
         if network.external && !observed.foreign_names.networks.contains(&name) {
-            problems.push(format!("external network `{name}` does not exist; create it first (docker network create {name})"));
+            problems.push(Diagnostic::error(None, format!("external network `{name}` does not exist")).with_hint(format!("create it first: `docker network create {name}`")));
         }
     }
     for name in desired_networks(stack).iter().map(|n| network_name(stack, n)) {
         if observed.foreign_names.networks.contains(&name) {
-            problems.push(format!("network name `{name}` is taken by a network this stack does not own"));
+            problems.push(Diagnostic::error(None, format!("network name `{name}` is taken by a network this stack does not own"))
+                .with_hint("remove that network, set the network's `name:`, or deploy under another `--name`"));
         }
     }
     for name in desired_volumes(stack).keys() {
         if observed.foreign_names.volumes.contains(name) {
-            problems.push(format!("volume name `{name}` is taken by a volume this stack does not own"));
+            problems.push(Diagnostic::error(None, format!("volume name `{name}` is taken by a volume this stack does not own"))
+                .with_hint("declare it `external: true` to use it, or deploy under another `--name`"));
         }
     }
     let mut published: BTreeMap<(String, u16, String), String> = BTreeMap::new();
     for service in stack.services.values() {
+        let at = |key: &str| service.positions.get(key).copied().unwrap_or(service.pos);
         if service.build.is_none() {
             let reference = image(stack, service);
             if !image_present(&observed.images, &reference) {
-                problems.push(format!(
-                    "service `{}`: image `{reference}` is not on the engine and the service has no `build:`; load or build it first (no registry is used)",
-                    service.name
-                ));
+                problems.push(Diagnostic::error(at("image"), format!("service `{}`: image `{reference}` is not on the engine, and the service has no `build:`", service.name))
+                    .with_hint("load or build it on the engine first (no registry is used)"));
             }
         }
         for mount in service.volumes.iter().filter(|m| m.kind == MountKind::Bind && observed.missing_host_paths.contains(&m.source)) {
-            problems.push(format!(
-                "service `{}`: bind source `{}` does not exist, and `bind.create_host_path` is false; create it, or set `create_host_path: true`",
-                service.name, mount.source
-            ));
+            problems.push(Diagnostic::error(mount.pos, format!("service `{}`: bind source `{}` does not exist, and `bind.create_host_path` is false", service.name, mount.source))
+                .with_hint("create it, or set `bind.create_host_path: true`"));
         }
         for port in service.ports.iter().filter(|p| p.published.is_some()) {
             let ip = port.host_ip.as_deref().unwrap_or("0.0.0.0");
@@ -173,10 +181,11 @@ fn check(stack: &Stack, observed: &ObservedState) -> Result<(), PlanError> {
                 Some(f.port) == port.published && f.protocol == port.protocol && (any(ip) || any(&f.host_ip) || f.host_ip == ip)
             });
             if let Some(taken) = taken {
-                problems.push(format!(
-                    "service `{}`: host port {}/{} is already published by container `{}`, which this stack does not own; stop it or publish another port",
+                problems.push(Diagnostic::error(port.pos, format!(
+                    "service `{}`: host port {}/{} is already published by container `{}`, which this stack does not own",
                     service.name, taken.port, taken.protocol, taken.container
-                ));
+                ))
+                .with_hint("stop that container, or publish another port"));
             }
         }
         for replica in replica_numbers(service) {
@@ -184,7 +193,8 @@ fn check(stack: &Stack, observed: &ObservedState) -> Result<(), PlanError> {
                 let key = (port.host_ip.clone().unwrap_or_else(|| "0.0.0.0".into()), port.published.unwrap_or(0), port.protocol.clone());
                 let owner = format!("{}#{replica}", service.name);
                 if let Some(first) = published.insert(key.clone(), owner.clone()) {
-                    problems.push(format!("host port {}:{}/{} is published by both {first} and {owner}", key.0, key.1, key.2));
+                    problems.push(Diagnostic::error(port.pos, format!("host port {}:{}/{} is published by both {first} and {owner}", key.0, key.1, key.2))
+                        .with_hint("one host port binds one container: publish distinct ports, or leave the host port out for a random one"));
                 }
             }
         }
