@@ -35,7 +35,9 @@ impl Default for ApplyOptions {
 pub enum StepOutcome {
     Done { seconds: f64 },
     Failed {
+        /// What went wrong (the step itself is named beside it).
         error: String,
+        /// Evidence: health check results, last log lines.
         detail: Vec<String>,
         /// The engine moved under the plan (409 already exists, 404 gone): planning again fixes it.
         race: bool,
@@ -180,14 +182,9 @@ where
                 StepOutcome::Done { seconds }
             }
             Ok((Err(error), _)) => {
-                let detail = match &error {
-                    EngineError::WaitFailed { detail, .. } => detail.clone(),
-                    _ => Vec::new(),
-                };
-                skip_dependents(id, &dependents, &mut outcomes, steps, progress);
                 StepOutcome::Failed {
-                    error: error.to_string(),
-                    detail,
+                    error: error.reason(),
+                    detail: error.detail().to_vec(),
                     race: error.is_conflict() || error.is_not_found(),
                     engine_lost: error.is_engine_lost(),
                 }
@@ -195,15 +192,18 @@ where
             // An aborted wait: the deploy was interrupted.
             Err(join) if join.is_cancelled() => continue,
             Err(join) => {
-                skip_dependents(id, &dependents, &mut outcomes, steps, progress);
                 let message = join.into_panic();
                 let message = message.downcast_ref::<String>().cloned().or_else(|| message.downcast_ref::<&str>().map(|s| s.to_string()));
-                let error = format!("{} {}: swarmctl failed inside this step: {}", step.op.verb(), step.op.object(), message.unwrap_or_default());
+                let error = format!("swarmctl failed inside this step: {}", message.unwrap_or_default());
                 StepOutcome::Failed { error, detail: Vec::new(), race: false, engine_lost: false }
             }
         };
         progress.finished(step, &outcome);
+        let failed = matches!(outcome, StepOutcome::Failed { .. });
         outcomes[id] = Some(outcome);
+        if failed {
+            skip_dependents(id, &dependents, &mut outcomes, steps, progress);
+        }
     }
     let interrupted = options.cancel.is_cancelled();
     ApplyReport {

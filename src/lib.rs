@@ -18,6 +18,7 @@
 pub mod deploy;
 pub mod diagnostics;
 pub mod engine;
+pub mod explain;
 pub mod graph;
 pub mod model;
 pub mod apply;

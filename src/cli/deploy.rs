@@ -134,6 +134,9 @@ pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &Deploy
     options.apply.cancel = interrupt_on_signals();
     let printer = Printer::new(engine_args.output);
     let deployed = deploy::deploy(&target, &loaded, &options, &printer).await;
+    if let Ok(deployed) = &deployed {
+        explain_failures(deployed, &loaded);
+    }
     finish(deployed, &printer, &loaded.stack.name, &loaded.sources)
 }
 
@@ -218,6 +221,26 @@ fn tokio_stream_of(mut signal: tokio::signal::unix::Signal) -> impl futures::Str
 fn engine_error(e: engine::EngineError) -> Exit {
     errln!("error: {e}");
     Exit::Engine
+}
+
+/// Failed steps the stack's files can explain, at the key that caused them.
+fn explain_failures<O: Op>(deployed: &Deployed<O>, loaded: &swarmctl::spec::Loaded) {
+    let explained: Vec<_> = deployed
+        .plan
+        .steps
+        .iter()
+        .zip(&deployed.report.outcomes)
+        .filter_map(|(step, outcome)| match outcome {
+            StepOutcome::Failed { error, .. } => {
+                let service = loaded.stack.services.get(step.service.as_deref()?)?;
+                swarmctl::explain::failure(&format!("{} {}", step.op.verb(), step.op.object()), error, service)
+            }
+            _ => None,
+        })
+        .collect();
+    if !explained.is_empty() {
+        super::inspect::print_diagnostics(&Diagnostics(explained), &loaded.sources);
+    }
 }
 
 /// Every problem at its place in the stack's files, and that nothing was changed.

@@ -121,6 +121,28 @@ impl EngineError {
         }
     }
 
+    /// What went wrong, without the operation and resource it is about (a step that failed is
+    /// already named where this is shown) and without the evidence ([`EngineError::detail`]).
+    pub fn reason(&self) -> String {
+        match self {
+            EngineError::NotFound { message, .. } => format!("not found: {message}"),
+            EngineError::Conflict { message, .. } => format!("conflict: {message}"),
+            EngineError::WaitFailed { reason, .. } => reason.clone(),
+            EngineError::Timeout { after, .. } => format!("timed out after {}", HumanDuration(*after)),
+            EngineError::Invalid { message, .. } => format!("invalid request: {message}"),
+            EngineError::Api { message, status, .. } => format!("{message}{}", StatusSuffix(*status)),
+            EngineError::Unreachable { .. } | EngineError::ConnectionRefused { .. } => self.to_string(),
+        }
+    }
+
+    /// The evidence a wait gathered: health check results, last log lines.
+    pub fn detail(&self) -> &[String] {
+        match self {
+            EngineError::WaitFailed { detail, .. } | EngineError::Timeout { detail, .. } => detail,
+            _ => &[],
+        }
+    }
+
     /// True for 404-style errors.
     pub fn is_not_found(&self) -> bool {
         matches!(self, EngineError::NotFound { .. })
