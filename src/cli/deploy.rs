@@ -14,6 +14,7 @@ use swarmctl::plan::{Op, Plan, PlanOptions, Step};
 use swarmctl::store::local::LocalStore;
 use swarmctl::store::StoreError;
 use swarmctl::target::host::HostTarget;
+use swarmctl::target::swarm::SwarmTarget;
 use swarmctl::target::Target;
 use futures::StreamExt;
 use swarmctl::diagnostics::Diagnostics;
@@ -78,6 +79,17 @@ fn duration(text: &str) -> Result<Duration, String> {
 /// The target the engine and `--target` chose.
 enum Chosen {
     Host(HostTarget),
+    Swarm(SwarmTarget),
+}
+
+/// Runs one generic command body with whichever target was chosen.
+macro_rules! with_target {
+    ($chosen:expr, |$target:ident| $body:expr) => {
+        match $chosen {
+            Chosen::Host($target) => $body,
+            Chosen::Swarm($target) => $body,
+        }
+    };
 }
 
 async fn connect(args: &EngineArgs) -> Result<Chosen, Exit> {
@@ -91,20 +103,19 @@ async fn connect(args: &EngineArgs) -> Result<Chosen, Exit> {
         errln!("error: {e}");
         Exit::Engine
     })?;
+    // Auto: a swarm manager gets services, any other engine containers.
     match (args.target, info.swarm_manager) {
-        (TargetArg::Swarm, _) => {
-            errln!("error: the swarm target is not available yet; use `--target host`");
-            return Err(Exit::InvalidInput);
+        (TargetArg::Swarm, false) => {
+            errln!("error: `--target swarm`, but the engine at {} is not a swarm manager", docker.host());
+            errln!("  help: point DOCKER_HOST at a manager of the swarm, or deploy containers to this engine with `--target host`");
+            Err(Exit::InvalidInput)
         }
-        (TargetArg::Auto, true) => {
-            errln!("error: this engine is a swarm manager, and the swarm target is not available yet");
-            errln!("  help: deploy plain containers to this engine with `--target host`");
-            return Err(Exit::InvalidInput);
+        (TargetArg::Swarm, true) | (TargetArg::Auto, true) => Ok(Chosen::Swarm(SwarmTarget::new(Arc::new(docker)))),
+        (TargetArg::Host, _) | (TargetArg::Auto, false) => {
+            let store = LocalStore::new(&info.id, |name| std::env::var(name).ok());
+            Ok(Chosen::Host(HostTarget { engine: Arc::new(docker), store }))
         }
-        _ => {}
     }
-    let store = LocalStore::new(&info.id, |name| std::env::var(name).ok());
-    Ok(Chosen::Host(HostTarget { engine: Arc::new(docker), store }))
 }
 
 fn deploy_options(deploy: &DeployArgs) -> DeployOptions {
@@ -117,25 +128,34 @@ fn deploy_options(deploy: &DeployArgs) -> DeployOptions {
 
 pub async fn plan(stack: &StackArgs, engine_args: &EngineArgs, deploy: &DeployArgs) -> Result<Exit, Exit> {
     let loaded = load(stack)?;
-    let Chosen::Host(target) = connect(engine_args).await?;
+    with_target!(connect(engine_args).await?, |target| plan_on(&target, &loaded, engine_args, deploy).await)
+}
+
+async fn plan_on<T: Target>(target: &T, loaded: &swarmctl::spec::Loaded, engine_args: &EngineArgs, deploy: &DeployArgs) -> Result<Exit, Exit> {
     let observed = target.observe(&loaded.stack.name, Some(&loaded.stack)).await.map_err(engine_error)?;
     let plan = target.plan(&loaded.stack, &loaded.graph, &observed, &deploy_options(deploy).plan).map_err(|e| plan_error(&e, &loaded.sources))?;
     match engine_args.output {
-        Output::Json => outln!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default()),
-        Output::Text => out!("{plan}"),
+        Output::Json => outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "target": target.name(), "plan": plan })).unwrap_or_default()),
+        Output::Text => {
+            outln!("target: {}", target.name());
+            out!("{plan}");
+        }
     }
     Ok(Exit::Ok)
 }
 
 pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &DeployArgs) -> Result<Exit, Exit> {
     let loaded = load(stack)?;
-    let Chosen::Host(target) = connect(engine_args).await?;
+    with_target!(connect(engine_args).await?, |target| deploy_on(&target, &loaded, engine_args, deploy).await)
+}
+
+async fn deploy_on<T: Target>(target: &T, loaded: &swarmctl::spec::Loaded, engine_args: &EngineArgs, deploy: &DeployArgs) -> Result<Exit, Exit> {
     let mut options = deploy_options(deploy);
     options.apply.cancel = interrupt_on_signals();
-    let printer = Printer::new(engine_args.output);
-    let deployed = deploy::deploy(&target, &loaded, &options, &printer).await;
+    let printer = Printer::new(engine_args.output, target.name());
+    let deployed = deploy::deploy(target, loaded, &options, &printer).await;
     if let Ok(deployed) = &deployed {
-        explain_failures(deployed, &loaded);
+        explain_failures(deployed, loaded);
     }
     finish(deployed, &printer, &loaded.stack.name, &loaded.sources)
 }
@@ -143,12 +163,15 @@ pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &Deploy
 /// Removes what the engine holds of the stack, under the same lock as deploy.
 pub async fn down(args: &StackArgs, engine_args: &EngineArgs, volumes: bool, lock: &LockArgs) -> Result<Exit, Exit> {
     let name = stack_name(args)?;
-    let Chosen::Host(target) = connect(engine_args).await?;
+    with_target!(connect(engine_args).await?, |target| down_on(&target, &name, engine_args, volumes, lock).await)
+}
+
+async fn down_on<T: Target>(target: &T, name: &str, engine_args: &EngineArgs, volumes: bool, lock: &LockArgs) -> Result<Exit, Exit> {
     let apply = ApplyOptions { cancel: interrupt_on_signals(), ..ApplyOptions::default() };
     let options = DeployOptions { lock_timeout: lock.lock_timeout, apply, ..DeployOptions::default() };
-    let printer = Printer::new(engine_args.output);
-    let removed = deploy::down(&target, &name, volumes, &options, &printer).await;
-    finish(removed, &printer, &name, &Default::default())
+    let printer = Printer::new(engine_args.output, target.name());
+    let removed = deploy::down(target, name, volumes, &options, &printer).await;
+    finish(removed, &printer, name, &Default::default())
 }
 
 /// Prints the outcome of a deploy or down and picks the exit code.
@@ -254,12 +277,14 @@ fn plan_error(e: &swarmctl::plan::PlanError, sources: &Sources) -> Exit {
 /// line per step otherwise.
 struct Printer<O> {
     output: Output,
+    /// `host` or `swarm`, said before the plan.
+    target: &'static str,
     display: Mutex<Option<Box<dyn Progress<O>>>>,
 }
 
 impl<O: Op> Printer<O> {
-    fn new(output: Output) -> Self {
-        Printer { output, display: Mutex::new(None) }
+    fn new(output: Output, target: &'static str) -> Self {
+        Printer { output, target, display: Mutex::new(None) }
     }
 
     fn show(&self, plan: &Plan<O>) {
@@ -308,7 +333,10 @@ impl<O: Op> Reporter<O> for Printer<O> {
     /// expects anyway.
     fn planned(&self, plan: &Plan<O>) {
         match self.output {
-            Output::Text => out!("{plan}"),
+            Output::Text => {
+                outln!("target: {}", self.target);
+                out!("{plan}");
+            }
             Output::Json if plan.is_empty() => summarize(plan, &ApplyReport::default(), Output::Json, None),
             Output::Json => {}
         }
@@ -362,14 +390,17 @@ fn stack_name(args: &StackArgs) -> Result<String, Exit> {
 pub async fn status(args: &StackArgs, engine_args: &EngineArgs) -> Result<Exit, Exit> {
     let name = stack_name(args)?;
     let loaded = if args.stack.exists() { load(args).ok() } else { None };
-    let Chosen::Host(target) = connect(engine_args).await?;
+    with_target!(connect(engine_args).await?, |target| status_on(&target, &name, loaded.as_ref(), engine_args).await)
+}
+
+async fn status_on<T: Target>(target: &T, name: &str, loaded: Option<&swarmctl::spec::Loaded>, engine_args: &EngineArgs) -> Result<Exit, Exit> {
     // What the stack asks for: from its files, else from the last deploy's revision.
-    let desired = match &loaded {
+    let desired = match loaded {
         Some(loaded) => Some(swarmctl::status::desired(&loaded.stack)),
-        None => target.store().revisions(&name).await.ok().and_then(|r| r.last().map(|r| r.content.desired.clone())).filter(|d| !d.is_empty()),
+        None => target.store().revisions(name).await.ok().and_then(|r| r.last().map(|r| r.content.desired.clone())).filter(|d| !d.is_empty()),
     };
-    let observed = target.observe(&name, None).await.map_err(engine_error)?;
-    let status = target.status(&name, &observed, desired.as_ref());
+    let observed = target.observe(name, None).await.map_err(engine_error)?;
+    let status = target.status(name, &observed, desired.as_ref());
     if engine_args.output == Output::Json {
         outln!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
     } else {
@@ -380,8 +411,11 @@ pub async fn status(args: &StackArgs, engine_args: &EngineArgs) -> Result<Exit, 
 
 pub async fn history(args: &StackArgs, engine_args: &EngineArgs) -> Result<Exit, Exit> {
     let name = stack_name(args)?;
-    let Chosen::Host(target) = connect(engine_args).await?;
-    let revisions = target.store().revisions(&name).await.map_err(|e| {
+    with_target!(connect(engine_args).await?, |target| history_on(&target, &name, engine_args).await)
+}
+
+async fn history_on<T: Target>(target: &T, name: &str, engine_args: &EngineArgs) -> Result<Exit, Exit> {
+    let revisions = target.store().revisions(name).await.map_err(|e| {
         errln!("error: {e}");
         Exit::Engine
     })?;
@@ -390,7 +424,8 @@ pub async fn history(args: &StackArgs, engine_args: &EngineArgs) -> Result<Exit,
         return Ok(Exit::Ok);
     }
     if revisions.is_empty() {
-        outln!("stack `{name}` has no revisions on this engine");
+        let place = if target.name() == "swarm" { "swarm" } else { "engine" };
+        outln!("stack `{name}` has no revisions on this {place}");
     }
     for r in &revisions {
         let c = &r.content;

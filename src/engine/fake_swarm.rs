@@ -573,6 +573,7 @@ impl SwarmEngine for FakeSwarmEngine {
                 observed.networks.push(ObservedNetwork { id: id.clone(), name: spec.name.clone(), labels: spec.labels.clone() });
             } else if candidates.networks.contains(&spec.name) {
                 foreign.networks.insert(spec.name.clone());
+                observed.foreign_ids.insert(spec.name.clone(), id.clone());
             }
         }
         for (id, config) in &world.configs {
@@ -580,6 +581,7 @@ impl SwarmEngine for FakeSwarmEngine {
                 observed.configs.push(ObservedObject { id: id.clone(), name: config.name.clone(), labels: config.labels.clone() });
             } else if candidates.configs.contains(&config.name) {
                 foreign.configs.insert(config.name.clone());
+                observed.foreign_ids.insert(config.name.clone(), id.clone());
             }
         }
         for (id, secret) in &world.secrets {
@@ -587,6 +589,7 @@ impl SwarmEngine for FakeSwarmEngine {
                 observed.secrets.push(ObservedObject { id: id.clone(), name: secret.name.clone(), labels: secret.labels.clone() });
             } else if candidates.secrets.contains(&secret.name) {
                 foreign.secrets.insert(secret.name.clone());
+                observed.foreign_ids.insert(secret.name.clone(), id.clone());
             }
         }
         observed.foreign_names = foreign;

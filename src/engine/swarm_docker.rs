@@ -333,12 +333,14 @@ impl SwarmEngine for DockerEngine {
             if swarm_scope && to::belongs_to(network.labels.as_ref(), stack) {
                 observed.networks.push(observed_network);
             } else if candidates.networks.contains(&observed_network.name) {
+                observed.foreign_ids.insert(observed_network.name.clone(), observed_network.id.clone());
                 foreign.networks.insert(observed_network.name);
             }
         }
         observed.configs = our_configs.iter().filter_map(to::observed_config).collect();
         for config in named_configs.iter().filter_map(to::observed_config) {
             if candidates.configs.contains(&config.name) && config.labels.get(LABEL_STACK).is_none_or(|value| value != stack) {
+                observed.foreign_ids.insert(config.name.clone(), config.id.clone());
                 foreign.configs.insert(config.name);
             }
         }
@@ -346,6 +348,7 @@ impl SwarmEngine for DockerEngine {
             if secret.labels.get(LABEL_STACK).is_some_and(|value| value == stack) {
                 observed.secrets.push(secret);
             } else if candidates.secrets.contains(&secret.name) {
+                observed.foreign_ids.insert(secret.name.clone(), secret.id.clone());
                 foreign.secrets.insert(secret.name);
             }
         }

@@ -29,6 +29,10 @@ pub struct ObservedSwarm {
     pub nodes: Vec<Node>,
     /// Candidate names held by objects *not* labelled with this stack.
     pub foreign_names: ForeignSwarmNames,
+    /// Their IDs, by name: what a service needs to use an external network, config or secret
+    /// (Swarm wants a config's ID beside its name).
+    #[serde(default)]
+    pub foreign_ids: BTreeMap<String, String>,
     /// Image references present on the manager (`repo:tag`, IDs); nodes may differ.
     pub images: BTreeSet<String>,
 }

@@ -97,11 +97,18 @@ pub struct Plan<O> {
     pub steps: Vec<Step<O>>,
     /// Volumes owned by the stack that nothing uses any more: reported, never deleted by deploy.
     pub orphaned_volumes: Vec<String>,
+    /// What the plan does differently from what was written, or cannot check (a key the target
+    /// ignores, an approximated update policy, an image only the nodes may have).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Where a swarm's tasks are predicted to land.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<placement::PlacementPlan>,
 }
 
 impl<O> Default for Plan<O> {
     fn default() -> Self {
-        Plan { steps: Vec::new(), orphaned_volumes: Vec::new() }
+        Plan { steps: Vec::new(), orphaned_volumes: Vec::new(), notes: Vec::new(), placement: None }
     }
 }
 
@@ -142,6 +149,12 @@ impl<O: Op> fmt::Display for Plan<O> {
         }
         for volume in &self.orphaned_volumes {
             writeln!(f, "note: volume {volume} is no longer used; kept (remove with `swarmctl down --volumes`)")?;
+        }
+        for note in &self.notes {
+            writeln!(f, "note: {note}")?;
+        }
+        if let Some(placement) = &self.placement {
+            write!(f, "{}", placement.render())?;
         }
         Ok(())
     }

@@ -85,7 +85,8 @@ pub fn spec_hash(fields: &BTreeMap<String, String>) -> String {
     short_hash(joined.join(",").as_bytes())
 }
 
-fn short_hash(bytes: &[u8]) -> String {
+/// The first 12 hex digits of the SHA-256 of `bytes`.
+pub fn short_hash(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }

@@ -3,6 +3,7 @@
 //! stack's files, or the last revision when only a name is given).
 
 pub mod host;
+pub mod swarm;
 
 use crate::model::stack::{Kind, Stack};
 use serde::{Deserialize, Serialize};

@@ -2,6 +2,7 @@
 //! target keeps them where its users look — local files for one host ([`local`]), the cluster
 //! itself for a swarm. Nothing stored holds secret content (secrets appear as keyed hashes only).
 
+pub mod cluster;
 pub mod history;
 pub mod local;
 pub mod lock;
@@ -60,6 +61,13 @@ pub enum StoreError {
     Busy { stack: String, holder: String },
     #[error("cannot {what} {}: {error}", path.display())]
     Io { what: &'static str, path: PathBuf, error: std::io::Error },
+    /// The cluster store's calls failed.
+    #[error("{0}")]
+    Cluster(crate::engine::EngineError),
+    #[error("a revision cannot be encoded: {0}")]
+    Encode(String),
+    #[error("the revision is {bytes} bytes compressed, more than a swarm config holds ({limit}); the stack is too large to record in the cluster")]
+    TooBig { bytes: usize, limit: usize },
 }
 
 pub(crate) fn set_mode(path: &std::path::Path, mode: u32) -> std::io::Result<()> {

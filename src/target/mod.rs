@@ -3,6 +3,7 @@
 //! and the deploy procedure ([`crate::deploy`]) runs any of them the same way.
 
 pub mod host;
+pub mod swarm;
 
 use crate::apply::Execute;
 use crate::engine::EngineError;
