@@ -120,15 +120,27 @@ pub fn verdict(report: &ApplyReport) -> &'static str {
     }
 }
 
-/// Removes what the target holds of the stack `name`, under the same lock as deploy.
-pub async fn down<T: Target>(target: &T, name: &str, volumes: bool, options: &DeployOptions, reporter: &dyn Reporter<T::Op>) -> Result<Deployed<T::Op>, DeployError> {
+/// Removes what the target holds of the stack `name`, under the same lock as deploy; its
+/// revisions too, once everything else is gone, unless `keep_history`.
+pub async fn down<T: Target>(
+    target: &T,
+    name: &str,
+    volumes: bool,
+    keep_history: bool,
+    options: &DeployOptions,
+    reporter: &dyn Reporter<T::Op>,
+) -> Result<Deployed<T::Op>, DeployError> {
     let lock = lock(target, name, options, reporter).await?;
     let result = async {
         let observed = target.observe(name, None).await?;
         let plan = target.plan_down(name, &observed, volumes);
         reporter.planned(&plan);
         let report = if plan.is_empty() { ApplyReport::default() } else { apply::apply(&plan, target.engine(), reporter, &options.apply).await };
-        Ok(Deployed { plan, report, revision: None, unrecorded: None })
+        let unrecorded = match keep_history || !report.converged() {
+            true => None,
+            false => target.store().forget(name).await.err(),
+        };
+        Ok(Deployed { plan, report, revision: None, unrecorded })
     }
     .await;
     lock.release().await;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Once;
 
+#[allow(dead_code)]
 mod engine_proxy;
 
 use engine_proxy::EngineProxy;
@@ -629,7 +630,7 @@ fn a_revision_that_cannot_be_recorded_is_reported() {
     std::fs::create_dir_all(dir.join("revision-000001.tmp")).unwrap();
     let out = stack.run(&["deploy"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(text(&out).contains("its revision was not recorded"), "{}", text(&out));
+    assert!(text(&out).contains("the stack's history: cannot record the revision"), "{}", text(&out));
     assert!(text(&out).contains("converged"), "the deploy itself is reported: {}", text(&out));
 }
 

@@ -75,7 +75,7 @@ fn remove(services: &[&str], networks: &[&str]) {
     }
     for network in networks {
         // A network is in use until the tasks' containers are gone on every node.
-        let _ = wait_for(&format!("network {network} removable"), Duration::from_secs(30), || {
+        wait_for(&format!("network {network} removable"), Duration::from_secs(30), || {
             let output = cluster.docker_output("node-1", &["network", "rm", network]);
             let stderr = String::from_utf8_lossy(&output.stderr);
             if output.status.success() || stderr.contains("not found") {

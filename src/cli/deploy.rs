@@ -64,6 +64,18 @@ pub struct DeployArgs {
     pub parallel: usize,
 }
 
+#[derive(Debug, clap::Args, Clone)]
+pub struct DownArgs {
+    /// Also delete the stack's volumes, anonymous ones included (data is lost).
+    #[arg(long)]
+    pub volumes: bool,
+    /// Keep the stack's revision history (deleted by default, with the stack).
+    #[arg(long)]
+    pub keep_history: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
 /// One deploy or down of a stack at a time; the others wait this long, then exit 4.
 #[derive(Debug, clap::Args, Clone)]
 pub struct LockArgs {
@@ -161,16 +173,16 @@ async fn deploy_on<T: Target>(target: &T, loaded: &swarmctl::spec::Loaded, engin
 }
 
 /// Removes what the engine holds of the stack, under the same lock as deploy.
-pub async fn down(args: &StackArgs, engine_args: &EngineArgs, volumes: bool, lock: &LockArgs) -> Result<Exit, Exit> {
+pub async fn down(args: &StackArgs, engine_args: &EngineArgs, down: &DownArgs) -> Result<Exit, Exit> {
     let name = stack_name(args)?;
-    with_target!(connect(engine_args).await?, |target| down_on(&target, &name, engine_args, volumes, lock).await)
+    with_target!(connect(engine_args).await?, |target| down_on(&target, &name, engine_args, down).await)
 }
 
-async fn down_on<T: Target>(target: &T, name: &str, engine_args: &EngineArgs, volumes: bool, lock: &LockArgs) -> Result<Exit, Exit> {
+async fn down_on<T: Target>(target: &T, name: &str, engine_args: &EngineArgs, down: &DownArgs) -> Result<Exit, Exit> {
     let apply = ApplyOptions { cancel: interrupt_on_signals(), ..ApplyOptions::default() };
-    let options = DeployOptions { lock_timeout: lock.lock_timeout, apply, ..DeployOptions::default() };
+    let options = DeployOptions { lock_timeout: down.lock.lock_timeout, apply, ..DeployOptions::default() };
     let printer = Printer::new(engine_args.output, target.name());
-    let removed = deploy::down(target, name, volumes, &options, &printer).await;
+    let removed = deploy::down(target, name, down.volumes, down.keep_history, &options, &printer).await;
     finish(removed, &printer, name, &Default::default())
 }
 
@@ -199,7 +211,7 @@ fn finish<O: Op>(result: Result<Deployed<O>, DeployError>, printer: &Printer<O>,
     }
     summarize(&deployed.plan, &deployed.report, printer.output, deployed.revision);
     if let Some(error) = &deployed.unrecorded {
-        errln!("error: the deploy ran, but its revision was not recorded: {error}");
+        errln!("error: the stack's history: {error}");
         return Ok(Exit::Engine);
     }
     Ok(if deployed.report.interrupted {

@@ -104,11 +104,8 @@ enum Command {
         stack: StackArgs,
         #[command(flatten)]
         engine: deploy::EngineArgs,
-        /// Also delete the stack's volumes, anonymous ones included (data is lost).
-        #[arg(long)]
-        volumes: bool,
         #[command(flatten)]
-        lock: deploy::LockArgs,
+        down: deploy::DownArgs,
     },
 }
 
@@ -174,7 +171,7 @@ pub fn run() -> ExitCode {
         Command::Deploy { stack, engine, deploy } => runtime.block_on(deploy::deploy(&stack, &engine, &deploy)).unwrap_or_else(|exit| exit),
         Command::Status { stack, engine } => runtime.block_on(deploy::status(&stack, &engine)).unwrap_or_else(|exit| exit),
         Command::History { stack, engine } => runtime.block_on(deploy::history(&stack, &engine)).unwrap_or_else(|exit| exit),
-        Command::Down { stack, engine, volumes, lock } => runtime.block_on(deploy::down(&stack, &engine, volumes, &lock)).unwrap_or_else(|exit| exit),
+        Command::Down { stack, engine, down } => runtime.block_on(deploy::down(&stack, &engine, &down)).unwrap_or_else(|exit| exit),
         Command::Validate(stack) => inspect::validate(&stack),
         Command::Render { stack, output } => inspect::render(&stack, matches!(output, RenderFormat::Json)),
         Command::Graph { stack, format } => inspect::graph(&stack, match format {

@@ -510,7 +510,8 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         total += number * seconds;
         rest = &rest[unit_len..];
     }
-    if !(total <= MAX_DURATION.as_secs_f64()) {
+    // NaN too: `1e400s` parses to infinity, and infinity times zero is NaN.
+    if total.is_nan() || total > MAX_DURATION.as_secs_f64() {
         return Err(format!("`{text}` is longer than the limit of {}h (a year)", MAX_DURATION.as_secs() / 3600));
     }
     Ok(std::time::Duration::from_secs_f64(total))

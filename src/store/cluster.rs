@@ -5,7 +5,8 @@
 //! - the lock of a stack is a config `swarmctl-lock.<stack>` whose labels name its holder; the
 //!   holder renews it every few seconds. A lock whose version has not moved for [`LEASE`] (by the
 //!   waiter's own clock, so clocks need not agree) belongs to a dead holder and is taken over,
-//!   with the same compare-and-set. Released by marking it free, never by deleting it (a delete
+//!   with the same compare-and-set; so is at once one whose holder ran on this very machine
+//!   and is gone (a deploy killed in CI need not cost the next one a lease). Released by marking it free, never by deleting it (a delete
 //!   takes no version and could remove a lease someone else just took);
 //! - each revision is a config `swarmctl.<stack>.r<N>` holding the revision, gzip-compressed
 //!   JSON, labelled `io.swarmctl.history=<stack>` (not the stack's ownership label: `down` and
@@ -36,6 +37,11 @@ const LABEL_REVISION: &str = "io.swarmctl.revision";
 const LABEL_HOLDER: &str = "io.swarmctl.lock.holder";
 const LABEL_STATE: &str = "io.swarmctl.lock.state";
 const LABEL_RENEWED: &str = "io.swarmctl.lock.renewed";
+/// Where the holder runs: `<machine id>/<pid namespace>`, its PID there, and the PID's start
+/// time (a PID is reused; with its start time it is not).
+const LABEL_PLACE: &str = "io.swarmctl.lock.place";
+const LABEL_PID: &str = "io.swarmctl.lock.pid";
+const LABEL_STARTED: &str = "io.swarmctl.lock.started";
 
 /// The lock and history of every stack on one swarm.
 #[derive(Clone)]
@@ -57,6 +63,36 @@ fn revision_name(stack: &str, number: u32) -> String {
     format!("swarmctl.{stack}.r{number}")
 }
 
+/// This machine and PID namespace: where a PID means one process.
+fn place() -> Option<String> {
+    let machine = std::fs::read_to_string("/etc/machine-id").ok()?;
+    let namespace = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{}/{}", machine.trim(), namespace.display()))
+}
+
+/// When the process `pid` started (field 22 of its `stat`), if it runs.
+fn started(pid: &str) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19).map(str::to_string)
+}
+
+/// Labels naming this process, for [`holder_is_gone`].
+fn this_process() -> BTreeMap<String, String> {
+    let pid = std::process::id().to_string();
+    [(LABEL_PLACE, place()), (LABEL_STARTED, started(&pid)), (LABEL_PID, Some(pid))]
+        .into_iter()
+        .filter_map(|(key, value)| Some((key.to_string(), value?)))
+        .collect()
+}
+
+/// A holder that ran on this machine, in this PID namespace, and is gone.
+fn holder_is_gone(labels: &BTreeMap<String, String>) -> bool {
+    let (Some(holder_place), Some(pid), Some(holder_started)) = (labels.get(LABEL_PLACE), labels.get(LABEL_PID), labels.get(LABEL_STARTED)) else {
+        return false;
+    };
+    place().as_ref() == Some(holder_place) && started(pid).as_ref() != Some(holder_started)
+}
+
 /// Who holds a lock: the process, its host and when it started, for the one who waits.
 fn holder_note() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "a host".into());
@@ -73,7 +109,11 @@ impl Store for ClusterStore {
         let name = lock_name(stack);
         let me = holder_note();
         let held_labels = |renewed: u64| -> BTreeMap<String, String> {
-            BTreeMap::from([(LABEL_HOLDER.into(), me.clone()), (LABEL_STATE.into(), "held".into()), (LABEL_RENEWED.into(), renewed.to_string())])
+            let mut labels = this_process();
+            labels.insert(LABEL_HOLDER.into(), me.clone());
+            labels.insert(LABEL_STATE.into(), "held".into());
+            labels.insert(LABEL_RENEWED.into(), renewed.to_string());
+            labels
         };
         let deadline = Instant::now() + timeout;
         let mut told = false;
@@ -95,7 +135,7 @@ impl Store for ClusterStore {
                     false
                 }
             };
-            if free || expired {
+            if free || expired || holder_is_gone(&current.labels) {
                 match self.engine.update_config_labels(&current.id, current.version, &name, &held_labels(0)).await {
                     Ok(()) => return Ok(Box::new(Lease::start(self.engine.clone(), current.id, name, held_labels(0)).await)),
                     // Someone else moved first: look again.
@@ -155,6 +195,20 @@ impl Store for ClusterStore {
         revisions.sort_by_key(|r| r.number);
         Ok(revisions)
     }
+
+    async fn forget(&self, stack: &str) -> Result<(), StoreError> {
+        self.forget_revisions(stack).await
+    }
+}
+
+impl ClusterStore {
+    /// Deletes the stack's revisions.
+    async fn forget_revisions(&self, stack: &str) -> Result<(), StoreError> {
+        for config in self.engine.list_configs(LABEL_HISTORY, stack).await.map_err(cluster_error)? {
+            self.engine.remove_config(&config.id).await.map_err(cluster_error)?;
+        }
+        Ok(())
+    }
 }
 
 /// A held lock: renewed in the background until released.
@@ -198,5 +252,23 @@ impl Held for Lease {
                 let _ = self.engine.update_config_labels(&self.id, current.version, &self.name, &free).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_holder_is_gone_only_when_it_ran_here_and_its_process_is_not_the_same_any_more() {
+        let me = this_process();
+        assert!(!holder_is_gone(&me), "this process holds it and runs");
+        let mut restarted = me.clone();
+        restarted.insert(LABEL_STARTED.into(), "1".into());
+        assert!(holder_is_gone(&restarted), "the PID now belongs to another process (or none)");
+        let mut elsewhere = restarted.clone();
+        elsewhere.insert(LABEL_PLACE.into(), "another-machine/pid:[1]".into());
+        assert!(!holder_is_gone(&elsewhere), "a holder on another machine is waited out by its lease");
+        assert!(!holder_is_gone(&BTreeMap::new()), "an older swarmctl's lock says nothing of its process");
     }
 }

@@ -15,6 +15,16 @@ pub fn list(dir: &Path) -> Vec<Revision> {
     revisions
 }
 
+/// Deletes every revision file.
+pub fn forget(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)?.filter_map(|e| e.ok()) {
+        if entry.file_name().to_string_lossy().starts_with("revision-") {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 /// Records the next revision and returns its number.
 pub fn record(dir: &Path, content: NewRevision) -> std::io::Result<u32> {
     let number = list(dir).last().map_or(1, |r| r.number + 1);

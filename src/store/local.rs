@@ -49,6 +49,11 @@ impl Store for LocalStore {
     async fn revisions(&self, stack: &str) -> Result<Vec<Revision>, StoreError> {
         Ok(history::list(&self.stack_dir(stack)?))
     }
+
+    async fn forget(&self, stack: &str) -> Result<(), StoreError> {
+        let dir = self.stack_dir(stack)?;
+        history::forget(&dir).map_err(|error| StoreError::Io { what: "delete the revisions in", path: dir, error })
+    }
 }
 
 #[async_trait::async_trait]

@@ -22,6 +22,9 @@ pub trait Store: Send + Sync {
 
     /// The stack's revisions, oldest first.
     async fn revisions(&self, stack: &str) -> Result<Vec<Revision>, StoreError>;
+
+    /// Deletes the stack's revisions (`down` without `--keep-history`).
+    async fn forget(&self, stack: &str) -> Result<(), StoreError>;
 }
 
 /// A held lock; released by [`Held::release`], or by the holder's death.

@@ -20,6 +20,10 @@ pub struct EngineProxy {
 struct Shared {
     upstream: PathBuf,
     requests: AtomicUsize,
+    /// Requests that change something (not GET or HEAD), counted for [`EngineProxy::kill_before_mutation`].
+    mutations: AtomicUsize,
+    /// Kill the sender of this mutation (1-based); 0: never.
+    kill_at_mutation: AtomicUsize,
     /// Kill the sender of this request (1-based); 0: never.
     kill_at: AtomicUsize,
     /// The process that was killed, if any.
@@ -35,12 +39,19 @@ impl EngineProxy {
             .ok()
             .and_then(|host| host.strip_prefix("unix://").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"));
+        EngineProxy::to(upstream)
+    }
+
+    /// Listens on a fresh socket and forwards to the engine at the Unix socket `upstream`.
+    pub fn to(upstream: PathBuf) -> EngineProxy {
         let dir = tempfile::tempdir().expect("proxy dir");
         let listener = UnixListener::bind(dir.path().join("docker.sock")).expect("bind proxy socket");
         listener.set_nonblocking(true).expect("non-blocking listener");
         let shared = Arc::new(Shared {
             upstream,
             requests: AtomicUsize::new(0),
+            mutations: AtomicUsize::new(0),
+            kill_at_mutation: AtomicUsize::new(0),
             kill_at: AtomicUsize::new(0),
             killed: Mutex::new(None),
             gone: AtomicBool::new(false),
@@ -61,9 +72,22 @@ impl EngineProxy {
         self.shared.requests.load(Ordering::SeqCst)
     }
 
+    /// Requests that changed something (not GET or HEAD) since the last reset.
+    pub fn mutations(&self) -> usize {
+        self.shared.mutations.load(Ordering::SeqCst)
+    }
+
+    /// SIGKILLs whoever sends the `n`-th request that would change something, before it reaches
+    /// the engine: a crash right after the previous change.
+    pub fn kill_before_mutation(&self, n: usize) {
+        self.shared.kill_at_mutation.store(n, Ordering::SeqCst);
+    }
+
     /// Counts from zero again and disarms.
     pub fn reset(&self) {
         self.shared.requests.store(0, Ordering::SeqCst);
+        self.shared.mutations.store(0, Ordering::SeqCst);
+        self.shared.kill_at_mutation.store(0, Ordering::SeqCst);
         self.shared.kill_at.store(0, Ordering::SeqCst);
         *self.shared.killed.lock().unwrap() = None;
     }
@@ -147,7 +171,10 @@ fn forward_requests(client: UnixStream, mut engine: UnixStream, shared: Arc<Shar
             }
         }
         let number = shared.requests.fetch_add(1, Ordering::SeqCst) + 1;
-        if number == shared.kill_at.load(Ordering::SeqCst) {
+        let mutation = !(head.starts_with(b"GET ") || head.starts_with(b"HEAD "));
+        let mutation_number = if mutation { shared.mutations.fetch_add(1, Ordering::SeqCst) + 1 } else { 0 };
+        let kill = number == shared.kill_at.load(Ordering::SeqCst) || (mutation && mutation_number == shared.kill_at_mutation.load(Ordering::SeqCst));
+        if kill {
             if let Some(pid) = sender {
                 // Said before it is done: the test may see the process gone at once.
                 *shared.killed.lock().unwrap() = Some(pid);

@@ -125,8 +125,7 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedSwarm, op
     }
     check(stack, observed)?;
 
-    let mut plan = Plan::default();
-    plan.notes = notes(stack, observed);
+    let mut plan = Plan { notes: notes(stack, observed), ..Plan::default() };
     let networks = plan_networks(stack, observed, &mut plan);
     let configs = plan_objects(stack, observed, false, &mut plan);
     let secrets = plan_objects(stack, observed, true, &mut plan);

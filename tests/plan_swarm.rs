@@ -1,0 +1,196 @@
+//! The swarm planner, scenario by scenario, against the fake swarm engine: each test plans,
+//! snapshots the plan text, applies it to the fake and checks that planning again changes
+//! nothing. The real cluster runs the same scenarios in `tests/swarm_deploy.rs`.
+
+use std::path::Path;
+use std::sync::Arc;
+use swarmctl::apply::{apply, ApplyOptions, Silent};
+use swarmctl::engine::fake_swarm::FakeSwarmEngine;
+use swarmctl::engine::SwarmEngine;
+use swarmctl::model::node::{Node, NANO_CPUS_PER_CPU};
+use swarmctl::model::swarm::ObservedSwarm;
+use swarmctl::plan::swarm::{candidate_names, plan, plan_down, Plan, SwarmOp};
+use swarmctl::plan::{Op, PlanOptions};
+use swarmctl::spec::{load, LoadOptions, Loaded};
+
+const IMAGE: &str = "swarmctl-test/testapp:latest";
+
+fn stack(dir: &Path, yaml: &str) -> Loaded {
+    std::fs::write(dir.join("stack.yaml"), yaml).unwrap();
+    let options = LoadOptions { path: dir.to_path_buf(), ..LoadOptions::default() };
+    load(&options, &|_: &str| None::<String>).unwrap_or_else(|f| panic!("{:?}", f.diagnostics))
+}
+
+/// Three ready nodes, 2 CPUs and 4 GiB each: the fake's manager node-1, and two workers.
+fn engine() -> FakeSwarmEngine {
+    let engine = FakeSwarmEngine::new();
+    engine.add_image(IMAGE);
+    for index in 2..=3 {
+        let mut node = Node::new(&format!("node-{index}"));
+        node.resources.nano_cpus = 2 * NANO_CPUS_PER_CPU;
+        node.resources.memory_bytes = 4 << 30;
+        engine.add_node(node);
+    }
+    engine
+}
+
+async fn observe(engine: &FakeSwarmEngine, loaded: &Loaded) -> ObservedSwarm {
+    engine.observe(&loaded.stack.name, &candidate_names(&loaded.stack)).await.unwrap()
+}
+
+async fn plan_for(engine: &FakeSwarmEngine, loaded: &Loaded) -> Plan {
+    plan(&loaded.stack, &loaded.graph, &observe(engine, loaded).await, &PlanOptions::default()).unwrap()
+}
+
+async fn deploy(engine: &FakeSwarmEngine, loaded: &Loaded) -> Plan {
+    let planned = plan_for(engine, loaded).await;
+    let report = apply(&planned, Arc::new(engine.clone()), &Silent, &ApplyOptions::default()).await;
+    assert!(report.converged(), "{planned}\n{:?}", report.outcomes);
+    planned
+}
+
+/// The plan's steps only: the placement table has its own tests.
+fn steps(plan: &Plan) -> String {
+    Plan { placement: None, ..plan.clone() }.to_string()
+}
+
+const SHOP: &str = r#"
+name: shop
+services:
+  db:
+    image: swarmctl-test/testapp:latest
+    x-kind: statefulset
+    deploy: {replicas: 2}
+    healthcheck: {test: ["CMD", "true"], interval: 1s}
+    volumes: [data:/data]
+  migrate:
+    image: swarmctl-test/testapp:latest
+    depends_on: {db: {condition: service_healthy}}
+  web:
+    image: swarmctl-test/testapp:latest
+    deploy: {replicas: 3}
+    environment: {MODE: blue}
+    configs: [{source: settings, target: /etc/web.conf}]
+    depends_on:
+      migrate: {condition: service_completed_successfully}
+      cache: {condition: service_started}
+  cache:
+    image: swarmctl-test/testapp:latest
+  agent:
+    image: swarmctl-test/testapp:latest
+    deploy: {mode: global}
+configs:
+  settings: {content: "greeting=hello"}
+volumes:
+  data:
+"#;
+
+#[tokio::test(start_paused = true)]
+async fn a_cold_deploy_creates_everything_in_dependency_order_and_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = stack(dir.path(), SHOP);
+    let engine = engine();
+    let planned = deploy(&engine, &loaded).await;
+    insta::assert_snapshot!("swarm_cold_deploy", steps(&planned));
+    assert!(plan_for(&engine, &loaded).await.is_empty(), "a second plan must change nothing");
+    // Every service waited for its dependencies: web after migrate completed, migrate after db.
+    let calls = engine.calls();
+    let at = |call: &str| calls.iter().position(|c| c == call).unwrap_or_else(|| panic!("{call} not in {calls:?}"));
+    assert!(at("wait_service shop_db-1") < at("create_service shop_migrate"));
+    assert!(at("wait_service shop_migrate") < at("create_service shop_web"));
+    assert!(at("wait_service shop_db-0") < at("create_service shop_db-1"), "ordinals start in order");
+    // Each ordinal is pinned to a node, and they are spread.
+    let pins: Vec<String> = ["shop_db-0", "shop_db-1"]
+        .iter()
+        .map(|name| engine.service(name).unwrap().placement.constraints.last().cloned().unwrap())
+        .collect();
+    assert!(pins.iter().all(|p| p.starts_with("node.id==")), "{pins:?}");
+    assert_ne!(pins[0], pins[1], "ordinals go to different nodes");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_changed_service_is_updated_naming_the_field_and_nothing_else_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    deploy(&engine, &stack(dir.path(), SHOP)).await;
+    let changed = stack(dir.path(), &SHOP.replace("MODE: blue", "MODE: green"));
+    let planned = plan_for(&engine, &changed).await;
+    insta::assert_snapshot!("swarm_change_one_service", steps(&planned));
+    assert!(planned.steps.iter().all(|s| s.service.as_deref() == Some("web")));
+    deploy(&engine, &changed).await;
+    assert!(plan_for(&engine, &changed).await.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn new_config_content_is_a_new_config_and_the_old_one_goes_after_the_rollout() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    deploy(&engine, &stack(dir.path(), SHOP)).await;
+    let changed = stack(dir.path(), &SHOP.replace("greeting=hello", "greeting=bonjour"));
+    let planned = plan_for(&engine, &changed).await;
+    insta::assert_snapshot!("swarm_config_changed", steps(&planned));
+    let removal = planned.steps.iter().find(|s| matches!(s.op, SwarmOp::RemoveConfig { .. })).expect("the old config goes");
+    let wait = planned.steps.iter().find(|s| matches!(s.op, SwarmOp::WaitService(_)) && s.service.as_deref() == Some("web")).unwrap();
+    assert!(removal.after.contains(&wait.id), "after the rollout, not before");
+    deploy(&engine, &changed).await;
+    assert!(plan_for(&engine, &changed).await.is_empty());
+    assert_eq!(observe(&engine, &changed).await.configs.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn scaling_is_an_update_and_removed_services_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    deploy(&engine, &stack(dir.path(), SHOP)).await;
+    let scaled = stack(dir.path(), &SHOP.replace("deploy: {replicas: 3}", "deploy: {replicas: 5}").replace("  agent:\n    image: swarmctl-test/testapp:latest\n    deploy: {mode: global}\n", ""));
+    let planned = plan_for(&engine, &scaled).await;
+    insta::assert_snapshot!("swarm_scale_and_orphan", steps(&planned));
+    deploy(&engine, &scaled).await;
+    assert!(plan_for(&engine, &scaled).await.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ordinal_keeps_its_node_and_its_volume() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    deploy(&engine, &stack(dir.path(), SHOP)).await;
+    let before = engine.service("shop_db-0").unwrap();
+    // Another image for db: the ordinal is updated in place, pinned where it was.
+    let changed = stack(dir.path(), &SHOP.replace("    x-kind: statefulset\n", "    x-kind: statefulset\n    environment: {V: \"2\"}\n"));
+    deploy(&engine, &changed).await;
+    let after = engine.service("shop_db-0").unwrap();
+    assert_eq!(before.placement.constraints, after.placement.constraints);
+    assert_eq!(after.container.mounts[0].source, "shop_data-0");
+}
+
+#[tokio::test(start_paused = true)]
+async fn keys_a_swarm_cannot_honour_and_unplaceable_services_are_refused_before_any_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let privileged = stack(dir.path(), "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    privileged: true\n");
+    let error = plan(&privileged.stack, &privileged.graph, &observe(&engine, &privileged).await, &PlanOptions::default()).unwrap_err();
+    assert!(error.to_string().contains("a swarm service has no `privileged`"), "{error}");
+    let unplaceable = stack(
+        dir.path(),
+        "name: shop\nservices:\n  db:\n    image: swarmctl-test/testapp:latest\n    deploy:\n      placement: {constraints: [node.labels.tier == data]}\n",
+    );
+    let error = plan(&unplaceable.stack, &unplaceable.graph, &observe(&engine, &unplaceable).await, &PlanOptions::default()).unwrap_err();
+    insta::assert_snapshot!("swarm_unplaceable", error.to_string());
+    assert!(engine.calls().iter().all(|c| !c.starts_with("create")), "nothing was changed: {:?}", engine.calls());
+}
+
+#[tokio::test(start_paused = true)]
+async fn down_removes_dependents_first_then_networks_and_configs() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let loaded = stack(dir.path(), SHOP);
+    deploy(&engine, &loaded).await;
+    let observed = observe(&engine, &loaded).await;
+    let planned = plan_down("shop", &observed, false);
+    insta::assert_snapshot!("swarm_down", planned.to_string());
+    let report = apply(&planned, Arc::new(engine.clone()), &Silent, &ApplyOptions::default()).await;
+    assert!(report.converged(), "{:?}", report.outcomes);
+    let left = observe(&engine, &loaded).await;
+    assert!(left.services.is_empty() && left.networks.is_empty() && left.configs.is_empty(), "{left:?}");
+    assert!(planned.steps.iter().all(|s| s.op.verb() != "remove volume"));
+}
