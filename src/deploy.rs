@@ -92,6 +92,7 @@ async fn under_lock<T: Target>(target: &T, loaded: &Loaded, options: &DeployOpti
         seconds: report.seconds,
         document: render::document(loaded),
         desired: crate::status::desired(stack),
+        placement: plan.placement.as_ref().map(|p| p.counts()),
     };
     let (revision, unrecorded) = match target.store().record(&stack.name, revision).await {
         Ok(number) => (Some(number), None),

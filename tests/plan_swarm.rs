@@ -194,3 +194,51 @@ async fn down_removes_dependents_first_then_networks_and_configs() {
     assert!(left.services.is_empty() && left.networks.is_empty() && left.configs.is_empty(), "{left:?}");
     assert!(planned.steps.iter().all(|s| s.op.verb() != "remove volume"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_ordinal_whose_node_is_down_stays_there_and_is_reported_and_the_rest_deploys() {
+    use swarmctl::apply::StepOutcome;
+    use swarmctl::model::node::State;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    deploy(&engine, &stack(dir.path(), SHOP)).await;
+    let pin = engine.service("shop_db-1").unwrap().placement.constraints.last().cloned().unwrap();
+    let lost = pin.trim_start_matches("node.id==").to_string();
+    let mut node = observe(&engine, &stack(dir.path(), SHOP)).await.nodes.into_iter().find(|n| n.id == lost).unwrap();
+    node.state = State::Down;
+    engine.add_node(node.clone());
+
+    // A change to every service: db-1 is not touched, it is reported; the rest is updated.
+    let changed = stack(dir.path(), &SHOP.replace("image: swarmctl-test/testapp:latest", "image: swarmctl-test/testapp:latest\n    environment: {V: \"2\"}").replace("    environment: {MODE: blue}\n", ""));
+    let planned = plan_for(&engine, &changed).await;
+    insta::assert_snapshot!("swarm_ordinal_on_lost_node", steps(&planned));
+    let unavailable = planned.steps.iter().find(|s| matches!(s.op, SwarmOp::Unavailable { .. })).expect("db-1 is reported");
+    assert_eq!(unavailable.op.object(), "shop_db-1");
+    assert!(!planned.steps.iter().any(|s| s.op.is_mutation() && s.op.object() == "shop_db-1"), "{planned}");
+    let placement = planned.placement.as_ref().unwrap();
+    assert!(placement.services.iter().all(|s| s.nodes.get(&lost).is_none()), "nothing new is placed on the lost node");
+
+    let report = apply(&planned, Arc::new(engine.clone()), &Silent, &ApplyOptions::default()).await;
+    assert!(!report.converged(), "a missing ordinal is not converged");
+    let outcome = |object: &str, verb: &str| {
+        let step = planned.steps.iter().position(|s| s.op.object() == object && s.op.verb() == verb).unwrap_or_else(|| panic!("{verb} {object}"));
+        report.outcomes[step].clone()
+    };
+    match outcome("shop_db-1", "unavailable") {
+        StepOutcome::Failed { error, .. } => assert!(error.contains(&format!("its volumes are on {}, which is down", node.hostname)), "{error}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(outcome("shop_migrate", "update service"), StepOutcome::Skipped { .. }), "migrate waits for db: skipped");
+    assert!(matches!(outcome("shop_cache", "update service"), StepOutcome::Done { .. }), "what does not need db goes on");
+    assert!(matches!(outcome("shop_db-0", "update service"), StepOutcome::Done { .. }));
+
+    // `status` says which node is down and why db has one replica.
+    let observed = observe(&engine, &changed).await;
+    let predicted = planned.placement.as_ref().unwrap().counts();
+    let status = swarmctl::status::swarm::from_observed("shop", &observed, Some(&swarmctl::status::desired(&changed.stack)), Some(&predicted));
+    let text = status.to_string();
+    assert!(text.contains(&format!("! db-1: its volumes are on {}, which is down", node.hostname)), "{text}");
+    let lost_row = text.lines().find(|l| l.starts_with(&node.hostname)).unwrap_or_else(|| panic!("{text}"));
+    assert!(lost_row.contains("down"), "{text}");
+    assert!(!status.all_ready());
+}

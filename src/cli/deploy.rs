@@ -146,14 +146,36 @@ pub async fn plan(stack: &StackArgs, engine_args: &EngineArgs, deploy: &DeployAr
 async fn plan_on<T: Target>(target: &T, loaded: &swarmctl::spec::Loaded, engine_args: &EngineArgs, deploy: &DeployArgs) -> Result<Exit, Exit> {
     let observed = target.observe(&loaded.stack.name, Some(&loaded.stack)).await.map_err(engine_error)?;
     let plan = target.plan(&loaded.stack, &loaded.graph, &observed, &deploy_options(deploy).plan).map_err(|e| plan_error(&e, &loaded.sources))?;
-    match engine_args.output {
-        Output::Json => outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "target": target.name(), "plan": plan })).unwrap_or_default()),
-        Output::Text => {
-            outln!("target: {}", target.name());
-            out!("{plan}");
-        }
-    }
+    print_plan(&plan, target.name(), None, engine_args.output);
     Ok(Exit::Ok)
+}
+
+/// `plan --cluster FILE`: the swarm plan against the nodes of a cluster file, with no engine
+/// anywhere — everything is created, and placement says whether and where it fits.
+pub fn plan_for_cluster(stack: &StackArgs, path: &std::path::Path, engine_args: &EngineArgs, deploy: &DeployArgs) -> Result<Exit, Exit> {
+    let loaded = load(stack)?;
+    let cluster = swarmctl::spec::cluster::load(path).map_err(|failure| {
+        super::inspect::print_diagnostics(&failure.diagnostics, &failure.sources);
+        Exit::InvalidInput
+    })?;
+    super::inspect::print_diagnostics(&cluster.warnings, &cluster.sources);
+    let observed = swarmctl::model::swarm::ObservedSwarm { nodes: cluster.nodes, ..Default::default() };
+    let plan = swarmctl::plan::swarm::plan(&loaded.stack, &loaded.graph, &observed, &deploy_options(deploy).plan).map_err(|e| plan_error(&e, &loaded.sources))?;
+    print_plan(&plan, "swarm", Some(path), engine_args.output);
+    Ok(Exit::Ok)
+}
+
+fn print_plan<O: Op>(plan: &Plan<O>, target: &str, cluster: Option<&std::path::Path>, output: Output) {
+    match output {
+        Output::Json => outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "target": target, "cluster": cluster, "plan": plan })).unwrap_or_default()),
+        Output::Text => match cluster {
+            Some(path) => outln!("target: {target}, the nodes of {} (no engine contacted)", path.display()),
+            None => outln!("target: {target}"),
+        },
+    }
+    if output == Output::Text {
+        out!("{plan}");
+    }
 }
 
 pub async fn deploy(stack: &StackArgs, engine_args: &EngineArgs, deploy: &DeployArgs) -> Result<Exit, Exit> {
@@ -406,13 +428,16 @@ pub async fn status(args: &StackArgs, engine_args: &EngineArgs) -> Result<Exit, 
 }
 
 async fn status_on<T: Target>(target: &T, name: &str, loaded: Option<&swarmctl::spec::Loaded>, engine_args: &EngineArgs) -> Result<Exit, Exit> {
-    // What the stack asks for: from its files, else from the last deploy's revision.
+    // What the stack asks for: from its files, else from the last deploy's revision; where
+    // its tasks were to go: from that revision.
+    let last = target.store().revisions(name).await.ok().and_then(|mut r| r.pop());
     let desired = match loaded {
         Some(loaded) => Some(swarmctl::status::desired(&loaded.stack)),
-        None => target.store().revisions(name).await.ok().and_then(|r| r.last().map(|r| r.content.desired.clone())).filter(|d| !d.is_empty()),
+        None => last.as_ref().map(|r| r.content.desired.clone()).filter(|d| !d.is_empty()),
     };
+    let predicted = last.and_then(|r| r.content.placement);
     let observed = target.observe(name, None).await.map_err(engine_error)?;
-    let status = target.status(name, &observed, desired.as_ref());
+    let status = target.status(name, &observed, desired.as_ref(), predicted.as_ref());
     if engine_args.output == Output::Json {
         outln!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
     } else {

@@ -74,6 +74,10 @@ enum Command {
         engine: deploy::EngineArgs,
         #[command(flatten)]
         deploy: deploy::DeployArgs,
+        /// Plan for the hypothetical swarm nodes of a cluster file instead of an engine (none
+        /// is contacted): will the stack fit, and where does each replica go.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["target", "insecure"])]
+        cluster: Option<PathBuf>,
     },
     /// Plan, apply in dependency order, wait until converged; exit 0 only if it converged.
     Deploy {
@@ -167,7 +171,8 @@ pub fn run() -> ExitCode {
         }
     };
     let exit = match cli.command {
-        Command::Plan { stack, engine, deploy } => runtime.block_on(deploy::plan(&stack, &engine, &deploy)).unwrap_or_else(|exit| exit),
+        Command::Plan { stack, engine, deploy, cluster: Some(cluster) } => deploy::plan_for_cluster(&stack, &cluster, &engine, &deploy).unwrap_or_else(|exit| exit),
+        Command::Plan { stack, engine, deploy, cluster: None } => runtime.block_on(deploy::plan(&stack, &engine, &deploy)).unwrap_or_else(|exit| exit),
         Command::Deploy { stack, engine, deploy } => runtime.block_on(deploy::deploy(&stack, &engine, &deploy)).unwrap_or_else(|exit| exit),
         Command::Status { stack, engine } => runtime.block_on(deploy::status(&stack, &engine)).unwrap_or_else(|exit| exit),
         Command::History { stack, engine } => runtime.block_on(deploy::history(&stack, &engine)).unwrap_or_else(|exit| exit),

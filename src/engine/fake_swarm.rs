@@ -556,7 +556,7 @@ impl SwarmEngine for FakeSwarmEngine {
     async fn observe(&self, stack: &str, candidates: &SwarmCandidateNames) -> Result<ObservedSwarm, EngineError> {
         let _call = self.begin("observe", stack).await?;
         let world = self.lock();
-        let mut observed = ObservedSwarm { nodes: world.nodes.clone(), images: world.images.clone(), ..ObservedSwarm::default() };
+        let mut observed = ObservedSwarm { nodes: world.nodes.clone(), images: Some(world.images.clone()), ..ObservedSwarm::default() };
         let mut foreign = ForeignSwarmNames::default();
         for (id, service) in &world.services {
             if ours(&service.spec.labels, stack) {

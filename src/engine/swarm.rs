@@ -92,6 +92,9 @@ impl<E: SwarmEngine + ?Sized> Execute<SwarmOp> for E {
             SwarmOp::RemoveService { id, .. } => self.remove_service(id).await.map(|_| None),
             SwarmOp::WaitService(wait) => self.wait_service(wait).await.map(|_| None),
             SwarmOp::WaitTasksGone { service_ids, timeout, .. } => self.wait_tasks_gone(service_ids, *timeout).await.map(|_| None),
+            SwarmOp::Unavailable { name, reason } => {
+                Err(EngineError::WaitFailed { operation: "wait running", resource: format!("service {name}"), reason: reason.clone(), detail: Vec::new() })
+            }
         }
     }
 }

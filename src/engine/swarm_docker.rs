@@ -352,7 +352,7 @@ impl SwarmEngine for DockerEngine {
                 foreign.secrets.insert(secret.name);
             }
         }
-        observed.images = images.iter().flat_map(convert::image_references).collect::<BTreeSet<_>>();
+        observed.images = Some(images.iter().flat_map(convert::image_references).collect::<BTreeSet<_>>());
         observed.foreign_names = foreign;
         observed.sort();
         Ok(observed)

@@ -33,8 +33,9 @@ pub struct ObservedSwarm {
     /// (Swarm wants a config's ID beside its name).
     #[serde(default)]
     pub foreign_ids: BTreeMap<String, String>,
-    /// Image references present on the manager (`repo:tag`, IDs); nodes may differ.
-    pub images: BTreeSet<String>,
+    /// Image references present on the manager (`repo:tag`, IDs); nodes may differ. `None`
+    /// for the hypothetical nodes of a cluster file, where nothing is known of images.
+    pub images: Option<BTreeSet<String>>,
 }
 
 /// One service.

@@ -60,6 +60,8 @@ pub enum Cause {
     Duplicate,
     /// Left half-made by an interrupted deploy.
     Incomplete,
+    /// A statefulset ordinal whose node, where its volumes are, cannot run it now.
+    NodeLost { node: String },
 }
 
 impl fmt::Display for Cause {
@@ -76,6 +78,7 @@ impl fmt::Display for Cause {
             Cause::Down => f.write_str("down"),
             Cause::Duplicate => f.write_str("duplicate name"),
             Cause::Incomplete => f.write_str("left incomplete by an interrupted deploy"),
+            Cause::NodeLost { node } => write!(f, "its volumes are on {node}"),
         }
     }
 }

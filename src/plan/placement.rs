@@ -895,7 +895,7 @@ fn aligned<R: AsRef<[String]>>(table: &[R]) -> String {
 }
 
 /// Tasks per service per node id, predicted or observed. Zero counts are left out.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TaskCounts(pub BTreeMap<String, BTreeMap<String, u32>>);
 
 impl TaskCounts {

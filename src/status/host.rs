@@ -46,7 +46,7 @@ pub fn from_containers(stack: &str, containers: &[ObservedContainer], desired: O
             }
         })
         .collect();
-    StackStatus { stack: stack.to_string(), target: "host", services }
+    StackStatus { stack: stack.to_string(), target: "host", services, nodes: Vec::new(), placement: None }
 }
 
 /// A job is ready once it exited 0; anything else once it runs and is not failing its check.

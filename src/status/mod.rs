@@ -6,6 +6,7 @@ pub mod host;
 pub mod swarm;
 
 use crate::model::stack::{Kind, Stack};
+use crate::plan::placement::{Comparison, TaskCounts};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +17,34 @@ pub struct StackStatus {
     /// `host` or `swarm`.
     pub target: &'static str,
     pub services: Vec<ServiceStatus>,
+    /// Swarm: every node, so a lost one shows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeStatus>,
+    /// Swarm: where the tasks run against where the last deploy predicted them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementCheck>,
+}
+
+/// One node of a swarm.
+#[derive(Debug, Serialize)]
+pub struct NodeStatus {
+    pub name: String,
+    pub role: String,
+    pub availability: String,
+    pub state: String,
+    /// The stack's running tasks on it.
+    pub tasks: usize,
+}
+
+/// Predicted against observed placement.
+#[derive(Debug, Serialize)]
+pub struct PlacementCheck {
+    pub predicted: TaskCounts,
+    pub observed: TaskCounts,
+    pub differences: Comparison,
+    /// The differences and both tables, as text.
+    #[serde(skip)]
+    pub text: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -91,6 +120,17 @@ impl fmt::Display for StackStatus {
             if let Some(problem) = &service.problem {
                 writeln!(f, "  ! {problem}")?;
             }
+        }
+        if !self.nodes.is_empty() {
+            let width = self.nodes.iter().map(|n| n.name.len()).max().unwrap_or(0).max(4);
+            writeln!(f, "\n{:<width$}  {:<8} {:<12} {:<12} TASKS", "NODE", "ROLE", "AVAILABILITY", "STATE")?;
+            for node in &self.nodes {
+                writeln!(f, "{:<width$}  {:<8} {:<12} {:<12} {}", node.name, node.role, node.availability, node.state, node.tasks)?;
+            }
+        }
+        if let Some(check) = self.placement.as_ref().filter(|c| !c.differences.is_empty()) {
+            writeln!(f, "\nwarning: the tasks do not run where the last deploy predicted:")?;
+            write!(f, "{}", check.text)?;
         }
         Ok(())
     }

@@ -1,14 +1,20 @@
 //! The status of a stack on a swarm, from its services and their current tasks: per stack
 //! service (a statefulset's ordinals together), its kind, desired and ready replicas, where each
-//! task runs, and the last task error when something is wrong.
+//! task runs, and the last task error when something is wrong; every node, an ordinal whose
+//! node is lost, and where the tasks run against where the last deploy predicted them.
 
-use super::{Desired, Instance, ServiceStatus, StackStatus};
+use super::{Desired, Instance, NodeStatus, PlacementCheck, ServiceStatus, StackStatus};
 use crate::model::labels::{LABEL_KIND, LABEL_SERVICE, LABEL_STACK};
+use crate::plan::placement::{self, TaskCounts};
+use crate::plan::swarm::lost_node;
+use crate::plan::swarm::service::LABEL_NODE;
+use crate::model::node::State;
 use crate::model::service::ServiceMode;
 use crate::model::swarm::{ObservedSwarm, ObservedTask, TaskState};
 use std::collections::BTreeMap;
 
-pub fn from_observed(stack: &str, observed: &ObservedSwarm, desired: Option<&Desired>) -> StackStatus {
+pub fn from_observed(stack: &str, observed: &ObservedSwarm, desired: Option<&Desired>, predicted: Option<&TaskCounts>) -> StackStatus {
+    let mut placed = TaskCounts::default();
     let hostname = |node_id: &str| observed.nodes.iter().find(|n| n.id == node_id).map(|n| n.hostname.clone()).unwrap_or_else(|| node_id.to_string());
     let mut services: BTreeMap<String, ServiceStatus> = BTreeMap::new();
     for name in desired.into_iter().flat_map(|d| d.keys()) {
@@ -37,22 +43,39 @@ pub fn from_observed(stack: &str, observed: &ObservedSwarm, desired: Option<&Des
             .filter(|t| t.desired_state <= TaskState::Complete || t.state <= TaskState::Running)
             .filter(|t| task_hash.is_none() || t.spec_hash == task_hash)
             .collect();
+        // A lost node's tasks keep the last state it reported: running there is not ready.
+        let node_up = |task: &ObservedTask| observed.nodes.iter().any(|n| n.id == task.node_id && n.state == State::Ready);
+        let ready = |task: &ObservedTask| {
+            if job {
+                task.state == TaskState::Complete
+            } else {
+                task.state == TaskState::Running && task.desired_state == TaskState::Running && node_up(task)
+            }
+        };
         for task in &current {
-            let ready = if job { task.state == TaskState::Complete } else { task.state == TaskState::Running && task.desired_state == TaskState::Running };
+            let ready = ready(task);
             entry.instances.push(Instance {
                 name: match task.slot {
                     Some(slot) => format!("{}.{slot}", service.name),
                     None => format!("{}.{}", service.name, hostname(&task.node_id)),
                 },
                 node: (!task.node_id.is_empty()).then(|| hostname(&task.node_id)),
-                state: task.state.as_str().to_string(),
+                state: if node_up(task) || task.node_id.is_empty() { task.state.as_str().to_string() } else { format!("{} (node lost)", task.state.as_str()) },
                 health: None,
                 ready,
                 image: String::new(),
                 created: task.created.clone(),
             });
         }
+        let short_name = service.name.strip_prefix(&format!("{stack}_")).unwrap_or(&service.name);
+        for task in current.iter().filter(|t| ready(t)) {
+            placed.add(short_name, &task.node_id, 1);
+        }
         entry.ready = entry.instances.iter().filter(|i| i.ready).count();
+        if let Some((_, reason)) = service.labels.get(LABEL_NODE).and_then(|id| lost_node(id, &observed.nodes)) {
+            entry.problem = Some(format!("{short_name}: {reason}"));
+            continue;
+        }
         let failed = observed.tasks_of(&service.id).filter(|t| matches!(t.state, TaskState::Failed | TaskState::Rejected) || t.error.is_some()).max_by(|a, b| a.created.cmp(&b.created));
         if let Some(task) = failed.filter(|_| entry.ready < entry.desired) {
             let node = if task.node_id.is_empty() { "no node".to_string() } else { hostname(&task.node_id) };
@@ -60,7 +83,24 @@ pub fn from_observed(stack: &str, observed: &ObservedSwarm, desired: Option<&Des
             entry.problem = Some(format!("{} on {node}: {}{code}", task.state.as_str(), task.error.clone().unwrap_or_else(|| task.message.clone())));
         }
     }
-    StackStatus { stack: stack.to_string(), target: "swarm", services: services.into_values().collect() }
+    let nodes = observed
+        .nodes
+        .iter()
+        .map(|n| NodeStatus {
+            name: n.hostname.clone(),
+            role: n.role.to_string(),
+            availability: n.availability.to_string(),
+            state: n.state.to_string(),
+            tasks: placed.0.values().map(|per_node| per_node.get(&n.id).copied().unwrap_or(0) as usize).sum(),
+        })
+        .collect();
+    let placement = predicted.map(|predicted| {
+        let differences = placement::compare(predicted, &placed);
+        let names = placement::plan_placement(&observed.nodes, &[]).map(|p| p.nodes).unwrap_or_default();
+        let text = differences.render(&names, predicted, &placed);
+        PlacementCheck { predicted: predicted.clone(), observed: placed, differences, text }
+    });
+    StackStatus { stack: stack.to_string(), target: "swarm", services: services.into_values().collect(), nodes, placement }
 }
 
 /// The spec hash of the newest task (the service's current spec), if tasks carry one.

@@ -55,6 +55,9 @@ pub struct NewRevision {
     /// What each service asked for, so `status NAME` knows a missing replica.
     #[serde(default)]
     pub desired: crate::status::Desired,
+    /// Swarm: the tasks per service and node the plan predicted, for `status` to compare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<crate::plan::placement::TaskCounts>,
 }
 
 #[derive(Debug, thiserror::Error)]

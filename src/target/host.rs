@@ -1,6 +1,7 @@
 //! One Docker engine, plain containers: what docker compose does.
 
 use super::Target;
+use crate::plan::placement::TaskCounts;
 use crate::engine::{EngineError, HostEngine};
 use crate::graph::DependencyGraph;
 use crate::model::host::ObservedState;
@@ -48,7 +49,7 @@ impl Target for HostTarget {
         host::plan_down(name, observed, volumes)
     }
 
-    fn status(&self, name: &str, observed: &ObservedState, desired: Option<&Desired>) -> StackStatus {
+    fn status(&self, name: &str, observed: &ObservedState, desired: Option<&Desired>, _predicted: Option<&TaskCounts>) -> StackStatus {
         status::host::from_containers(name, &observed.containers, desired)
     }
 }

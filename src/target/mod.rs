@@ -9,6 +9,7 @@ use crate::apply::Execute;
 use crate::engine::EngineError;
 use crate::graph::DependencyGraph;
 use crate::model::stack::Stack;
+use crate::plan::placement::TaskCounts;
 use crate::plan::{Op, Plan, PlanError, PlanOptions};
 use crate::status::{Desired, StackStatus};
 use crate::store::Store;
@@ -40,6 +41,7 @@ pub trait Target: Send + Sync {
     /// The steps that remove the stack (and its volumes when `volumes`); pure.
     fn plan_down(&self, name: &str, observed: &Self::Observed, volumes: bool) -> Plan<Self::Op>;
 
-    /// Per service: kind, desired replicas and how many are ready; pure.
-    fn status(&self, name: &str, observed: &Self::Observed, desired: Option<&Desired>) -> StackStatus;
+    /// Per service: kind, desired replicas and how many are ready, and where the tasks run
+    /// against where the last deploy `predicted` them; pure.
+    fn status(&self, name: &str, observed: &Self::Observed, desired: Option<&Desired>, predicted: Option<&TaskCounts>) -> StackStatus;
 }

@@ -2,6 +2,7 @@
 //! lock and the history kept in the cluster.
 
 use super::Target;
+use crate::plan::placement::TaskCounts;
 use crate::engine::{EngineError, SwarmEngine};
 use crate::graph::DependencyGraph;
 use crate::model::stack::Stack;
@@ -55,7 +56,7 @@ impl Target for SwarmTarget {
         swarm::plan_down(name, observed, volumes)
     }
 
-    fn status(&self, name: &str, observed: &ObservedSwarm, desired: Option<&Desired>) -> StackStatus {
-        status::swarm::from_observed(name, observed, desired)
+    fn status(&self, name: &str, observed: &ObservedSwarm, desired: Option<&Desired>, predicted: Option<&TaskCounts>) -> StackStatus {
+        status::swarm::from_observed(name, observed, desired, predicted)
     }
 }

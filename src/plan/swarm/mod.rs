@@ -115,7 +115,8 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedSwarm, op
             }
         }
     }
-    let placement = predict(stack, graph, observed, &pins)?;
+    let stranded = stranded(&pins, observed);
+    let placement = predict(stack, graph, observed, &pins, &stranded)?;
     for service in &placement.services {
         if let (Some(ordinal_of), Some((node, _))) = (stack.services.get(&service.stack_service), service.nodes.iter().next()) {
             if ordinal_of.kind == Kind::Statefulset {
@@ -157,7 +158,8 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedSwarm, op
             }
         }
         let wanted = conditions_wanted(stack, &name);
-        let service_ready = plan_service(stack, service, &owned, &pins, &networks, &configs, &secrets, after, &wanted, options, &mut plan);
+        let placed = Placed { pins: &pins, stranded: &stranded };
+        let service_ready = plan_service(stack, service, &owned, placed, &networks, &configs, &secrets, after, &wanted, options, &mut plan);
         ready.insert(stack.services.get_key_value(&name).map(|(k, _)| k.as_str()).unwrap_or_default(), service_ready);
     }
 
@@ -174,14 +176,53 @@ fn conditions_wanted(stack: &Stack, name: &str) -> BTreeSet<Condition> {
     stack.services.values().flat_map(|s| &s.depends_on).filter(|d| d.service == name).map(|d| d.condition).collect()
 }
 
+/// Where statefulset ordinals are pinned, and which of them cannot run now.
+#[derive(Clone, Copy)]
+struct Placed<'a> {
+    /// Ordinal (`db-0`) → node id holding its volumes.
+    pins: &'a BTreeMap<String, String>,
+    /// Ordinal → the hostname of its node, and why that node cannot run it.
+    stranded: &'a BTreeMap<String, (String, String)>,
+}
+
+/// Ordinals pinned to a node that is down, drained or gone: Swarm would leave their tasks
+/// Pending, and moving them would leave their data behind.
+fn stranded(pins: &BTreeMap<String, String>, observed: &ObservedSwarm) -> BTreeMap<String, (String, String)> {
+    pins.iter().filter_map(|(ordinal, id)| lost_node(id, &observed.nodes).map(|lost| (ordinal.clone(), lost))).collect()
+}
+
+/// When the node with `id`, which holds a pinned ordinal's volumes, cannot run it: the node's
+/// name and the reason in words.
+pub fn lost_node(id: &str, nodes: &[crate::model::node::Node]) -> Option<(String, String)> {
+    use crate::model::node::{Availability, State};
+    let node = nodes.iter().find(|n| n.id == id);
+    let why = match node {
+        None => "has left the swarm".to_string(),
+        Some(node) if node.state != State::Ready => format!("is {}", node.state),
+        Some(node) if node.availability == Availability::Drain => "is drained".to_string(),
+        Some(_) => return None,
+    };
+    let name = node.map_or(id.to_string(), |n| n.hostname.clone());
+    let reason = format!("its volumes are on {name}, which {why}; it runs again there once {name} is back (it is never moved away from its data)");
+    Some((name, reason))
+}
+
 /// The placement the scheduler will make, predicted on the observed nodes; a service that
-/// cannot be fully placed is an error before anything changes.
-fn predict(stack: &Stack, graph: &DependencyGraph, observed: &ObservedSwarm, pins: &BTreeMap<String, String>) -> Result<PlacementPlan, PlanError> {
+/// cannot be fully placed is an error before anything changes. Stranded ordinals are left out:
+/// they are reported by their own step.
+fn predict(
+    stack: &Stack,
+    graph: &DependencyGraph,
+    observed: &ObservedSwarm,
+    pins: &BTreeMap<String, String>,
+    stranded: &BTreeMap<String, (String, String)>,
+) -> Result<PlacementPlan, PlanError> {
     let order = placement::wave_order(stack, graph);
     let at = |service: &str| stack.services.get(service).map(|s| s.positions.get("deploy").copied().unwrap_or(s.pos));
-    let demands = placement::stack_demands(stack, &order, pins).map_err(|errors| PlanError {
+    let mut demands = placement::stack_demands(stack, &order, pins).map_err(|errors| PlanError {
         problems: errors.iter().map(|e| Diagnostic::error(None, e.to_string()).with_hint(e.hint())).collect(),
     })?;
+    demands.retain(|demand| !stranded.contains_key(&demand.service));
     let predicted = placement::plan_placement(&observed.nodes, &demands).map_err(|e| PlanError { problems: vec![Diagnostic::error(None, e.to_string())] })?;
     if predicted.problems.is_empty() {
         return Ok(predicted);
@@ -299,12 +340,20 @@ const MAX_SECRET_BYTES: usize = 500 * 1024;
 /// What the plan does differently from what was written, or cannot check.
 fn notes(stack: &Stack, observed: &ObservedSwarm) -> Vec<String> {
     let mut notes = Vec::new();
-    for service in stack.services.values() {
-        for (key, why) in IGNORED {
-            if service.extra.contains_key(*key) || (*key == "container_name" && service.container_name.is_some()) {
-                notes.push(format!("service `{}`: `{key}` is ignored on a swarm: {why}", service.name));
-            }
+    // One note per ignored key, naming every service that sets it.
+    for (key, why) in IGNORED {
+        let setting: Vec<String> = stack
+            .services
+            .values()
+            .filter(|s| s.extra.contains_key(*key) || (*key == "container_name" && s.container_name.is_some()))
+            .map(|s| format!("`{}`", s.name))
+            .collect();
+        if !setting.is_empty() {
+            let services = if setting.len() == 1 { "service" } else { "services" };
+            notes.push(format!("{services} {}: `{key}` is ignored on a swarm: {why}", setting.join(", ")));
         }
+    }
+    for service in stack.services.values() {
         if service.build.is_some() && service.image.is_some() {
             notes.push(format!("service `{}`: `build` is ignored on a swarm: every node runs the image `{}`", service.name, service.image.as_deref().unwrap_or_default()));
         }
@@ -312,8 +361,8 @@ fn notes(stack: &Stack, observed: &ObservedSwarm) -> Vec<String> {
             notes.push(format!("service `{}`: a published port's host address is ignored on a swarm (every node publishes it)", service.name));
         }
         let image = service.image.as_deref().unwrap_or_default();
-        let present = observed.images.contains(image) || (!image.contains(':') && observed.images.contains(&format!("{image}:latest")));
-        if !image.is_empty() && !present {
+        let present = |images: &BTreeSet<String>| images.contains(image) || (!image.contains(':') && images.contains(&format!("{image}:latest")));
+        if !image.is_empty() && observed.images.as_ref().is_some_and(|images| !present(images)) {
             notes.push(format!("service `{}`: image `{image}` is not on the manager; every node that runs it must have it (no registry is used)", service.name));
         }
         if service.kind != Kind::Job && service.kind != Kind::Statefulset && service.replicas > 0 {
@@ -408,7 +457,7 @@ fn plan_service(
     stack: &Stack,
     service: &Service,
     owned: &BTreeMap<&str, &ObservedService>,
-    pins: &BTreeMap<String, String>,
+    placed: Placed<'_>,
     networks: &BTreeMap<String, ObjectRef>,
     configs: &BTreeMap<String, ObjectRef>,
     secrets: &BTreeMap<String, ObjectRef>,
@@ -435,8 +484,16 @@ fn plan_service(
         .collect();
     let mut ready = Ready::default();
     let mut previous_ordinal: Option<StepId> = None;
-    for desired in desired_of(service, pins) {
+    for desired in desired_of(service, placed.pins) {
         let swarm_name = desired.name(stack);
+        if let Some((node, reason)) = desired.ordinal.and_then(|o| placed.stranded.get(&format!("{name}-{o}"))) {
+            // Left as it is; what waits for it is skipped.
+            let step = plan.push(SwarmOp::Unavailable { name: swarm_name, reason: reason.clone() }, Cause::NodeLost { node: node.clone() }, vec![], Some(name));
+            ready.started.push(step);
+            ready.running.push(step);
+            previous_ordinal = Some(step);
+            continue;
+        }
         let hashes = hashes(stack, &desired);
         let spec = service_spec(stack, &desired, &hashes);
         let existing = owned.get(swarm_name.as_str()).copied();

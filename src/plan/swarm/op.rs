@@ -114,11 +114,16 @@ pub enum SwarmOp {
     WaitService(ServiceWait),
     /// Until the tasks of removed services are gone (their networks go with them).
     WaitTasksGone { service_ids: Vec<String>, name: String, timeout: Duration },
+    /// A statefulset ordinal that cannot run: the node holding its volumes is down, drained or
+    /// gone. Nothing is sent; the step fails with `reason`, so the deploy does not converge and
+    /// what waits for the ordinal is skipped, instead of moving it away from its data or waiting
+    /// on a task that cannot start.
+    Unavailable { name: String, reason: String },
 }
 
 impl Op for SwarmOp {
     fn is_mutation(&self) -> bool {
-        !matches!(self, SwarmOp::WaitService(_) | SwarmOp::WaitTasksGone { .. })
+        !matches!(self, SwarmOp::WaitService(_) | SwarmOp::WaitTasksGone { .. } | SwarmOp::Unavailable { .. })
     }
 
     fn verb(&self) -> &'static str {
@@ -138,6 +143,7 @@ impl Op for SwarmOp {
                 Until::Completed => "wait completed",
             },
             SwarmOp::WaitTasksGone { .. } => "wait tasks gone",
+            SwarmOp::Unavailable { .. } => "unavailable",
         }
     }
 
@@ -151,7 +157,8 @@ impl Op for SwarmOp {
             | SwarmOp::RemoveConfig { name, .. }
             | SwarmOp::RemoveSecret { name, .. }
             | SwarmOp::RemoveService { name, .. }
-            | SwarmOp::WaitTasksGone { name, .. } => name.clone(),
+            | SwarmOp::WaitTasksGone { name, .. }
+            | SwarmOp::Unavailable { name, .. } => name.clone(),
         }
     }
 
