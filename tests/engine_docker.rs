@@ -540,14 +540,14 @@ async fn wait_stable_fails_on_a_container_that_dies_soon_after_starting() {
             .expect("create dying");
         engine.start_container(&dying).await.expect("start dying");
         engine.wait_running(&dying, Duration::from_secs(10)).await.expect("running at first");
-        let error = engine.wait_stable(&dying, Duration::from_secs(4)).await.expect_err("dies within the window");
+        let error = engine.wait_stable(&dying, Duration::from_secs(4), true).await.expect_err("dies within the window");
         let EngineError::WaitFailed { reason, detail, .. } = &error else { panic!("expected WaitFailed, got {error:?}") };
         assert!(reason.contains("exited with code 2"), "{reason}");
         assert!(detail.iter().any(|line| line.contains("bad config")), "{detail:?}");
 
         let steady = engine.create_container(&container(&stack, "steady", &["/bin/sleep", "300"])).await.expect("create steady");
         engine.start_container(&steady).await.expect("start steady");
-        engine.wait_stable(&steady, Duration::from_secs(2)).await.expect("stays up");
+        engine.wait_stable(&steady, Duration::from_secs(2), true).await.expect("stays up");
     })
     .await;
 }

@@ -549,7 +549,7 @@ impl HostEngine for DockerEngine {
         self.wait_for("wait running", id, timeout, |state, _| judge_running(state)).await
     }
 
-    async fn wait_stable(&self, id: &str, stable: Duration) -> Result<(), EngineError> {
+    async fn wait_stable(&self, id: &str, stable: Duration, from_start: bool) -> Result<(), EngineError> {
         let operation = "wait stable";
         // Listening starts before the first look, so an exit in between is not missed.
         let mut listener = self.events.listen(&self.docker);
@@ -562,6 +562,7 @@ impl HostEngine for DockerEngine {
             .started_at
             .as_deref()
             .and_then(rfc3339_to_unix_seconds)
+            .filter(|_| from_start)
             .map(|started| (unix_now_seconds() - started).clamp(0.0, stable.as_secs_f64()))
             .unwrap_or(0.0);
         let deadline = Instant::now() + stable.saturating_sub(Duration::from_secs_f64(up_for));

@@ -547,7 +547,7 @@ impl HostEngine for FakeEngine {
         }
     }
 
-    async fn wait_stable(&self, id: &str, _stable: Duration) -> Result<(), EngineError> {
+    async fn wait_stable(&self, id: &str, _stable: Duration, _from_start: bool) -> Result<(), EngineError> {
         let name = self.container_name(id);
         let _call = self.begin("wait_stable", &name).await?;
         let world = self.lock();

@@ -66,10 +66,11 @@ pub trait HostEngine: Send + Sync {
     /// exited non-zero; `Timeout` after `timeout`.
     async fn wait_running(&self, id: &str, timeout: Duration) -> Result<(), EngineError>;
 
-    /// Resolves once the running container has been up for `stable` since it started, without
-    /// exiting, restarting or turning unhealthy (`WaitFailed` with its exit code and last log
-    /// lines if it does): "converged" means it stays up, not that it was up for an instant.
-    async fn wait_stable(&self, id: &str, stable: Duration) -> Result<(), EngineError>;
+    /// Resolves once the running container has been up for `stable` since it started (or, with
+    /// `from_start` false, from now: a rollout's `min_ready`), without exiting, restarting or
+    /// turning unhealthy (`WaitFailed` with its exit code and last log lines if it does):
+    /// "converged" means it stays up, not that it was up for an instant.
+    async fn wait_stable(&self, id: &str, stable: Duration, from_start: bool) -> Result<(), EngineError>;
 
     /// Waits for the container to exit and returns its code and last `tail` log lines.
     async fn wait_exit(&self, id: &str, timeout: Duration, tail: usize) -> Result<ExitOutcome, EngineError>;
@@ -99,7 +100,8 @@ impl<E: HostEngine + ?Sized> Execute<HostOp> for E {
             HostOp::RemoveContainer { id, anonymous_volumes, .. } => self.remove_container(id, *anonymous_volumes).await.map(|_| None),
             HostOp::WaitRunning { container, timeout, .. } => self.wait_running(container.id(), *timeout).await.map(|_| None),
             HostOp::WaitHealthy { container, timeout, .. } => self.wait_healthy(container.id(), *timeout).await.map(|_| None),
-            HostOp::WaitStable { container, stable, .. } => self.wait_stable(container.id(), *stable).await.map(|_| None),
+            HostOp::WaitStable { container, stable, .. } => self.wait_stable(container.id(), *stable, true).await.map(|_| None),
+            HostOp::WaitMinReady { container, min_ready, .. } => self.wait_stable(container.id(), *min_ready, false).await.map(|_| None),
             HostOp::WaitCompleted { container, timeout, name } => {
                 let outcome = self.wait_exit(container.id(), *timeout, 20).await?;
                 if outcome.exit_code == 0 {

@@ -28,10 +28,14 @@
 //! - the service now runs another spec (someone updated it, or Swarm rolled it back: the
 //!   tasks of this spec will not come);
 //! - its rolling update is paused (Swarm waits for a human);
-//! - a task of the spec is `failed` or `rejected`, or (waiting for running) a service's task
-//!   is `complete`: its container exited, with code 0 (a process that exits 0 on SIGTERM ends
-//!   so when Swarm stops it for a failing health check). A task that had already ended so at
-//!   the first look is history from an earlier attempt when a newer task of its unit followed;
+//! - a task of the spec is `failed`, or (waiting for running) a service's task is `complete`:
+//!   its container exited, with code 0 (a process that exits 0 on SIGTERM ends so when Swarm
+//!   stops it for a failing health check). A task that had already ended so at the first look
+//!   is history from an earlier attempt when a newer task of its unit followed;
+//! - a unit's tasks were `rejected` [`REJECTIONS_TO_FAIL`] times, or its newest rejected one
+//!   was not retried within [`REJECTED_GRACE`]: a node rejects tasks while it rejoins after a
+//!   loss ("swarm is not active") and Swarm retries them, where a missing image or mount
+//!   source is rejected every time;
 //! - a task of the spec has been `pending` with a scheduler error (`no suitable node (…)`) for
 //!   [`PENDING_GRACE`].
 
@@ -50,6 +54,11 @@ use crate::plan::swarm::{Expect, ServiceWait, Until};
 pub(crate) const PENDING_GRACE: Duration = Duration::from_secs(3);
 /// How long a global service may show no desired task before the wait believes it.
 pub(crate) const NONE_EXPECTED_GRACE: Duration = Duration::from_secs(2);
+/// Rejections of one unit's tasks that fail a wait.
+pub(crate) const REJECTIONS_TO_FAIL: usize = 3;
+/// How long a unit's newest task may stay rejected, not retried, before the wait fails (Swarm
+/// retries after the restart delay, 5 s by default).
+pub(crate) const REJECTED_GRACE: Duration = Duration::from_secs(10);
 
 /// One task as a wait sees it.
 #[derive(Debug, Clone)]
@@ -255,11 +264,18 @@ pub(crate) fn judge(wait: &ServiceWait, snapshot: &TaskSnapshot, memory: &mut Wa
         }
         newest
     });
+    let newest = |task: &ObservedTask| newest_per_unit.get(&unit(task)).is_some_and(|newest| newest.id == task.id);
+    let rejections = |task: &ObservedTask| tasks.iter().filter(|p| p.task.state == TaskState::Rejected && unit(&p.task) == unit(task)).count();
     let failed = tasks
         .iter()
+        .filter(|polled| ended_badly(wait, job, &polled.task))
+        .filter(|polled| !baseline.contains(&polled.task.id) || newest(&polled.task))
+        .filter(|polled| {
+            polled.task.state != TaskState::Rejected
+                || rejections(&polled.task) >= REJECTIONS_TO_FAIL
+                || (newest(&polled.task) && polled.in_state_for.is_some_and(|d| d >= REJECTED_GRACE))
+        })
         .map(|polled| &polled.task)
-        .filter(|task| ended_badly(wait, job, task))
-        .filter(|task| !baseline.contains(&task.id) || newest_per_unit.get(&unit(task)).is_some_and(|newest| newest.id == task.id))
         .max_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
     if let Some(task) = failed {
         return Verdict::Failed(Box::new(WaitFailure::Task(task.clone())));
@@ -534,6 +550,27 @@ mod tests {
         assert_eq!(judge(&wait, &second, &mut memory, Instant::now()), Verdict::Failed(Box::new(WaitFailure::Task(new_failure.task))));
         // A failure that is the newest of its slot fails even if it was there at the first look.
         assert!(matches!(look(&wait, &snapshot(svc(), vec![old_failure])), Verdict::Failed(failure) if matches!(*failure, WaitFailure::Task(_))));
+    }
+
+    #[test]
+    fn a_rejection_swarm_retries_is_waited_out_but_repeated_or_unretried_ones_fail() {
+        let wait = wait(Until::Running, Expect::Replicas(1));
+        let svc = || service(ServiceMode::Replicated { replicas: 1 }, 1, "h2");
+        let rejected = |id: &str, created: &str, for_secs: u64| {
+            let mut task = task(id, Some(1), "n3", TaskState::Rejected, Shutdown, "h2", created);
+            task.task.error = Some("cannot create a swarm scoped network when swarm is not active".into());
+            task.in_state_for = Some(Duration::from_secs(for_secs));
+            task
+        };
+        // A node rejoining after a loss rejects the first try; Swarm retries it.
+        assert_eq!(look(&wait, &snapshot(svc(), vec![rejected("t1", "1", 1)])), Verdict::Pending);
+        let retried = task("t2", Some(1), "n3", Running, Running, "h2", "2");
+        assert_eq!(look(&wait, &snapshot(svc(), vec![rejected("t1", "1", 6), retried])), Verdict::Done);
+        // Rejected every time (a missing image): the third rejection fails the wait.
+        let three = vec![rejected("t1", "1", 12), rejected("t2", "2", 6), rejected("t3", "3", 1)];
+        assert!(matches!(look(&wait, &snapshot(svc(), three)), Verdict::Failed(f) if matches!(&*f, WaitFailure::Task(t) if t.id == "t3")));
+        // Not retried at all (restart condition none): fails after the grace.
+        assert!(matches!(look(&wait, &snapshot(svc(), vec![rejected("t1", "1", 10)])), Verdict::Failed(_)));
     }
 
     #[test]

@@ -107,11 +107,24 @@ pub struct Plan<O> {
     /// Where a swarm's tasks are predicted to land.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub placement: Option<placement::PlacementPlan>,
+    /// How each changed service's replicas are replaced, before it happens.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rollouts: Vec<ServiceRollout>,
+}
+
+/// One service's rollout: its resolved strategy and the old/new counts after each batch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceRollout {
+    pub service: String,
+    pub table: rollout::Table,
+    /// How the policy was fitted to the target, when it was (a fixed host port, Swarm's words).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl<O> Default for Plan<O> {
     fn default() -> Self {
-        Plan { steps: Vec::new(), orphaned_volumes: Vec::new(), notes: Vec::new(), placement: None }
+        Plan { steps: Vec::new(), orphaned_volumes: Vec::new(), notes: Vec::new(), placement: None, rollouts: Vec::new() }
     }
 }
 
@@ -155,6 +168,12 @@ impl<O: Op> fmt::Display for Plan<O> {
         }
         for note in &self.notes {
             writeln!(f, "note: {note}")?;
+        }
+        for rollout in &self.rollouts {
+            write!(f, "rollout {}: {}", rollout.service, rollout.table)?;
+            for note in &rollout.notes {
+                writeln!(f, "  note: {note}")?;
+            }
         }
         if let Some(placement) = &self.placement {
             write!(f, "{}", placement.render())?;

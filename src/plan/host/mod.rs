@@ -8,6 +8,7 @@
 //! volumes are only reported.
 
 pub mod container;
+mod deployment;
 pub mod op;
 
 use super::naming::{
@@ -322,9 +323,6 @@ fn plan_service(
         .filter(|c| c.labels.get(LABEL_SERVICE).map(String::as_str) == Some(name))
         .map(|c| (c.name.as_str(), *c))
         .collect();
-    let replicas = replica_numbers(service);
-    let desired_names: Vec<String> = replicas.iter().map(|r| container_name(stack, service, *r)).collect();
-    let current = mine.keys().filter(|n| !is_incomplete(n)).count() as u32;
 
     // Containers a killed deploy left half-made go first: their names are needed again.
     let mut leftovers: BTreeMap<String, StepId> = BTreeMap::new();
@@ -348,39 +346,142 @@ fn plan_service(
             setup.push(plan.push(HostOp::BuildImage { spec }, Cause::Missing, vec![], Some(name)));
         }
     }
-    let network_keys: Vec<String> = service_networks(service).into_iter().map(|(n, _)| n).collect();
-    let network_refs: Vec<(NetworkRef, String)> =
-        network_keys.iter().filter_map(|k| networks.get(k).map(|r| (r.clone(), network_name(stack, k)))).collect();
+    let network_refs: Vec<(NetworkRef, String)> = service_networks(service)
+        .into_iter()
+        .filter_map(|(key, _)| networks.get(&key).map(|r| (r.clone(), network_name(stack, &key))))
+        .collect();
     setup.extend(network_refs.iter().filter_map(|(r, _)| match r {
         NetworkRef::CreatedBy(step) => Some(*step),
         NetworkRef::Existing(_) => None,
     }));
-    let files = container::files(stack, service);
+    let maker = ReplicaMaker {
+        stack,
+        service,
+        fields,
+        hash,
+        setup,
+        volumes,
+        network_refs,
+        files: container::files(stack, service),
+        leftovers,
+        dependencies,
+        options,
+    };
+    let existing: Vec<&ObservedContainer> = mine.values().filter(|c| !is_incomplete(&c.name)).copied().collect();
+    match service.kind {
+        Kind::Deployment | Kind::Daemonset => deployment::plan(&maker, &existing, losing_networks, plan),
+        Kind::Job | Kind::Statefulset => in_place(&maker, &existing, losing_networks, plan),
+    }
+}
 
+/// What every replica of one service is made from, and what its steps wait for.
+pub(crate) struct ReplicaMaker<'a> {
+    stack: &'a Stack,
+    service: &'a Service,
+    fields: BTreeMap<String, String>,
+    /// The spec hash the service's containers carry when they are current.
+    hash: String,
+    /// What every create waits for: the image build and the networks being made.
+    setup: Vec<StepId>,
+    volumes: &'a BTreeMap<String, StepId>,
+    network_refs: Vec<(NetworkRef, String)>,
+    files: Vec<FileDelivery>,
+    /// Removals of half-made containers, by their incomplete name.
+    leftovers: BTreeMap<String, StepId>,
+    /// What the service's starts wait for: its `depends_on` conditions.
+    dependencies: Vec<StepId>,
+    options: &'a PlanOptions,
+}
+
+impl ReplicaMaker<'_> {
+    fn name(&self, replica: u32) -> String {
+        container_name(self.stack, self.service, replica)
+    }
+
+    /// Whether `container` runs the current spec (on networks that stay).
+    fn is_current(&self, container: &ObservedContainer, losing_networks: &BTreeSet<String>) -> bool {
+        container.labels.get(LABEL_HASH) == Some(&self.hash) && container.networks.is_disjoint(losing_networks)
+    }
+
+    /// Why `container` is not current.
+    fn change(&self, container: &ObservedContainer) -> Cause {
+        if container.labels.get(LABEL_HASH) == Some(&self.hash) {
+            Cause::Changed(vec!["network (duplicate name)".into()])
+        } else {
+            Cause::Changed(changed_fields(container, &self.fields))
+        }
+    }
+
+    /// Replica `replica`'s container, made after `after`; complete (named) once `complete_after`
+    /// ran, when another container holds its name until then. Inherits `inherit`'s anonymous
+    /// volumes.
+    fn create(&self, plan: &mut Plan, replica: u32, inherit: Option<&ObservedContainer>, after: Vec<StepId>, complete_after: Vec<StepId>, cause: &Cause) -> Made {
+        let name = self.name(replica);
+        let mut spec = container_spec(self.stack, self.service, replica, &self.fields);
+        if let Some(old) = inherit {
+            inherit_anonymous_volumes(&mut spec, old);
+        }
+        let mut after = after;
+        after.extend(&self.setup);
+        after.extend(spec.mounts.iter().filter_map(|m| self.volumes.get(&m.source).copied()));
+        after.extend(self.leftovers.get(&incomplete_name(&name)).copied());
+        // `network_mode: service:…`, `volumes_from` and `links` name another service's
+        // container in the create call itself: that one must exist first.
+        if names_other_containers(self.service) {
+            after.extend(&self.dependencies);
+        }
+        let attachments: Vec<(NetworkRef, String, NetworkAttachment)> = self
+            .network_refs
+            .iter()
+            .zip(network_attachments(self.stack, self.service, replica))
+            .map(|((reference, network), attachment)| (reference.clone(), network.clone(), attachment))
+            .collect();
+        make_container(plan, spec, attachments, &self.files, after, complete_after, cause, &self.service.name)
+    }
+
+    fn start(&self, plan: &mut Plan, container: ContainerRef, name: &str, after: Vec<StepId>, cause: Cause) -> StepId {
+        plan.push(HostOp::StartContainer { container, name: name.to_string() }, cause, after, Some(&self.service.name))
+    }
+
+    /// The wait that says a started replica is ready: completed (a job), healthy (with a health
+    /// check) or running.
+    fn wait(&self, plan: &mut Plan, container: &ContainerRef, name: &str, after: Vec<StepId>, timeout: Duration) -> StepId {
+        let (container, name) = (container.clone(), name.to_string());
+        let op = match self.service.kind {
+            Kind::Job => HostOp::WaitCompleted { container, name, timeout },
+            _ if self.service.healthcheck.as_ref().is_some_and(|h| h.test.is_some()) => HostOp::WaitHealthy { container, name, timeout },
+            _ => HostOp::WaitRunning { container, name, timeout },
+        };
+        plan.push(op, Cause::Readiness, after, Some(&self.service.name))
+    }
+
+    /// `deploy --stable`: the replica stays up since its start; gates nothing.
+    fn check_stable(&self, plan: &mut Plan, container: &ContainerRef, name: &str, wait: StepId) {
+        if self.service.kind != Kind::Job && !self.options.stable.is_zero() {
+            let op = HostOp::WaitStable { container: container.clone(), name: name.to_string(), stable: self.options.stable };
+            plan.push(op, Cause::Readiness, vec![wait], Some(&self.service.name));
+        }
+    }
+}
+
+/// Jobs and statefulsets: each replica is its own (a job's run, an ordinal with its volume) and
+/// is replaced in place, stop first, under the same name. Ordinals start in order, each after
+/// the one below is ready.
+fn in_place(maker: &ReplicaMaker<'_>, existing: &[&ObservedContainer], losing_networks: &BTreeSet<String>, plan: &mut Plan) -> Ready {
+    let service = maker.service;
+    let name = service.name.as_str();
+    let by_name: BTreeMap<&str, &ObservedContainer> = existing.iter().map(|c| (c.name.as_str(), *c)).collect();
+    let replicas = replica_numbers(service);
+    let desired_names: Vec<String> = replicas.iter().map(|r| maker.name(*r)).collect();
+    let current = existing.len() as u32;
     let mut ready = Ready::default();
     let mut previous_ordinal: Option<StepId> = None;
     for (replica, container) in replicas.iter().zip(&desired_names) {
-        let existing = mine.get(container.as_str()).copied();
-        let mut spec = container_spec(stack, service, *replica, &fields);
-        let mut after = setup.clone();
-        after.extend(spec.mounts.iter().filter_map(|m| volumes.get(&m.source).copied()));
-        after.extend(previous_ordinal);
-        // `network_mode: service:…`, `volumes_from` and `links` name another service's
-        // container in the create call itself: that one must exist first.
-        if names_other_containers(service) {
-            after.extend(&dependencies);
-        }
-        let attachments: Vec<(NetworkRef, String, NetworkAttachment)> = network_refs
-            .iter()
-            .zip(network_attachments(stack, service, *replica))
-            .map(|((reference, network), attachment)| (reference.clone(), network.clone(), attachment))
-            .collect();
-
+        let existing = by_name.get(container.as_str()).copied();
         let cause = match existing {
-            None if current > 0 && !mine.is_empty() => Some(Cause::Scaled { from: current, to: service.replicas }),
+            None if current > 0 => Some(Cause::Scaled { from: current, to: service.replicas }),
             None => Some(Cause::Missing),
-            Some(c) if c.labels.get(LABEL_HASH) != Some(&hash) => Some(Cause::Changed(changed_fields(c, &fields))),
-            Some(c) if !c.networks.is_disjoint(losing_networks) => Some(Cause::Changed(vec!["network (duplicate name)".into()])),
+            Some(c) if !maker.is_current(c, losing_networks) => Some(maker.change(c)),
             Some(c) => match (&c.state, service.kind) {
                 (ContainerState::Exited { code: 0 }, Kind::Job) => None,
                 (ContainerState::Exited { code }, Kind::Job) => Some(Cause::Rerun { exit_code: *code }),
@@ -394,16 +495,14 @@ fn plan_service(
                 // create error shows up first. A replaced one keeps serving until then: its
                 // successor is made beside it under another name, and takes the name once
                 // the old one is gone.
-                let mut start_after = dependencies.clone();
+                let mut start_after = maker.dependencies.clone();
                 let mut complete_after = Vec::new();
                 if let Some(old) = existing {
-                    inherit_anonymous_volumes(&mut spec, old);
-                    complete_after.push(remove_container(plan, old, cause.clone(), dependencies.clone(), Some(name), service.stop_grace_period, false));
+                    complete_after.push(remove_container(plan, old, cause.clone(), maker.dependencies.clone(), Some(name), service.stop_grace_period, false));
                 }
-                after.extend(leftovers.get(&incomplete_name(container)).copied());
-                let made = make_container(plan, spec, attachments, &files, after, complete_after, &cause, name);
+                let made = maker.create(plan, *replica, existing, previous_ordinal.into_iter().collect(), complete_after, &cause);
                 start_after.push(made.complete);
-                let start = plan.push(HostOp::StartContainer { container: ContainerRef::CreatedBy(made.create), name: container.clone() }, cause, start_after, Some(name));
+                let start = maker.start(plan, ContainerRef::CreatedBy(made.create), container, start_after, cause);
                 (ContainerRef::CreatedBy(made.create), Some(start))
             }
             (None, Some(existing)) => {
@@ -413,13 +512,9 @@ fn plan_service(
                     _ => matches!(existing.state, ContainerState::Created | ContainerState::Exited { .. } | ContainerState::Dead),
                 };
                 let start = start_it.then(|| {
-                    after.extend(&dependencies);
-                    plan.push(
-                        HostOp::StartContainer { container: ContainerRef::Existing(existing.id.clone()), name: container.clone() },
-                        Cause::NotRunning,
-                        after,
-                        Some(name),
-                    )
+                    let mut after: Vec<StepId> = previous_ordinal.into_iter().collect();
+                    after.extend(&maker.dependencies);
+                    maker.start(plan, ContainerRef::Existing(existing.id.clone()), container, after, Cause::NotRunning)
                 });
                 (ContainerRef::Existing(existing.id.clone()), start)
             }
@@ -427,33 +522,21 @@ fn plan_service(
         };
         ready.started.extend(started);
         let needs_wait = started.is_some() || existing.is_some_and(|c| not_ready(c, service));
-        let wait = needs_wait.then(|| {
-            let op = match service.kind {
-                Kind::Job => HostOp::WaitCompleted { container: container_ref.clone(), name: container.clone(), timeout: options.timeout },
-                _ if service.healthcheck.as_ref().is_some_and(|h| h.test.is_some()) => {
-                    HostOp::WaitHealthy { container: container_ref.clone(), name: container.clone(), timeout: options.timeout }
-                }
-                _ => HostOp::WaitRunning { container: container_ref.clone(), name: container.clone(), timeout: options.timeout },
-            };
-            plan.push(op, Cause::Readiness, started.into_iter().collect(), Some(name))
-        });
-        match &plan.steps.get(wait.unwrap_or(usize::MAX)).map(|s| &s.op) {
-            Some(HostOp::WaitHealthy { .. }) => ready.healthy.extend(wait),
-            Some(HostOp::WaitCompleted { .. }) => ready.completed.extend(wait),
+        let wait = needs_wait.then(|| maker.wait(plan, &container_ref, container, started.into_iter().collect(), maker.options.timeout));
+        match service.kind {
+            Kind::Job => ready.completed.extend(wait),
             _ => ready.healthy.extend(wait.or(started)),
         }
         if service.kind == Kind::Statefulset {
             previous_ordinal = wait.or(started).or(previous_ordinal);
         }
-        if let (Some(wait), false, false) = (wait, service.kind == Kind::Job, options.stable.is_zero()) {
-            let op = HostOp::WaitStable { container: container_ref.clone(), name: container.clone(), stable: options.stable };
-            plan.push(op, Cause::Readiness, vec![wait], Some(name));
+        if let Some(wait) = wait {
+            maker.check_stable(plan, &container_ref, container, wait);
         }
     }
 
     // Replicas beyond the desired count go, highest first.
-    let mut extra: Vec<&ObservedContainer> =
-        mine.values().filter(|c| !desired_names.contains(&c.name) && !is_incomplete(&c.name)).copied().collect();
+    let mut extra: Vec<&ObservedContainer> = existing.iter().filter(|c| !desired_names.contains(&c.name)).copied().collect();
     extra.sort_by(|a, b| b.name.cmp(&a.name));
     for container in extra {
         let cause = Cause::Scaled { from: current, to: service.replicas };

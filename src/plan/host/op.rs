@@ -45,11 +45,16 @@ pub enum HostOp {
     WaitCompleted { container: ContainerRef, name: String, timeout: Duration },
     /// Up for `stable` since it started, without exiting or restarting; gates nothing.
     WaitStable { container: ContainerRef, name: String, stable: Duration },
+    /// A rollout's new replica stays ready for `min_ready` from now before the next batch.
+    WaitMinReady { container: ContainerRef, name: String, min_ready: Duration },
 }
 
 impl Op for HostOp {
     fn is_mutation(&self) -> bool {
-        !matches!(self, HostOp::WaitRunning { .. } | HostOp::WaitHealthy { .. } | HostOp::WaitCompleted { .. } | HostOp::WaitStable { .. })
+        !matches!(
+            self,
+            HostOp::WaitRunning { .. } | HostOp::WaitHealthy { .. } | HostOp::WaitCompleted { .. } | HostOp::WaitStable { .. } | HostOp::WaitMinReady { .. }
+        )
     }
 
     fn verb(&self) -> &'static str {
@@ -70,6 +75,7 @@ impl Op for HostOp {
             HostOp::WaitHealthy { .. } => "wait healthy",
             HostOp::WaitCompleted { .. } => "wait completed",
             HostOp::WaitStable { .. } => "wait stable",
+            HostOp::WaitMinReady { .. } => "wait min ready",
         }
     }
 
@@ -90,7 +96,8 @@ impl Op for HostOp {
             | HostOp::WaitRunning { name, .. }
             | HostOp::WaitHealthy { name, .. }
             | HostOp::WaitCompleted { name, .. }
-            | HostOp::WaitStable { name, .. } => name.clone(),
+            | HostOp::WaitStable { name, .. }
+            | HostOp::WaitMinReady { name, .. } => name.clone(),
         }
     }
 
@@ -129,6 +136,7 @@ impl Op for HostOp {
             HostOp::WaitHealthy { container: c, name, timeout } => HostOp::WaitHealthy { container: container(c), name: name.clone(), timeout: *timeout },
             HostOp::WaitCompleted { container: c, name, timeout } => HostOp::WaitCompleted { container: container(c), name: name.clone(), timeout: *timeout },
             HostOp::WaitStable { container: c, name, stable } => HostOp::WaitStable { container: container(c), name: name.clone(), stable: *stable },
+            HostOp::WaitMinReady { container: c, name, min_ready } => HostOp::WaitMinReady { container: container(c), name: name.clone(), min_ready: *min_ready },
             other => other.clone(),
         }
     }
