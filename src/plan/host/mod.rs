@@ -15,7 +15,7 @@ use super::naming::{
     field_hashes, image, network_name, ordinal_volume_name, parse_field_hashes, replica_numbers, service_networks, spec_hash,
     volume_name, DEFAULT_NETWORK,
 };
-use super::{Cause, PlanError, PlanOptions, StepId};
+use super::{rollout, Cause, PlanError, PlanOptions, StepId};
 use crate::diagnostics::Diagnostic;
 use crate::graph::{barrier_name, DependencyGraph};
 use crate::model::host::{CandidateNames, ContainerState, HealthState, ObservedContainer, ObservedState};
@@ -465,8 +465,9 @@ impl ReplicaMaker<'_> {
 }
 
 /// Jobs and statefulsets: each replica is its own (a job's run, an ordinal with its volume) and
-/// is replaced in place, stop first, under the same name. Ordinals start in order, each after
-/// the one below is ready.
+/// is replaced in place, stop first, under the same name. Missing ordinals start in order, each
+/// after the one below is ready; changed ones are replaced from the highest down, one at a time,
+/// and those below `x-rollout.partition` keep their spec (Kubernetes' StatefulSet).
 fn in_place(maker: &ReplicaMaker<'_>, existing: &[&ObservedContainer], losing_networks: &BTreeSet<String>, plan: &mut Plan) -> Ready {
     let service = maker.service;
     let name = service.name.as_str();
@@ -474,20 +475,37 @@ fn in_place(maker: &ReplicaMaker<'_>, existing: &[&ObservedContainer], losing_ne
     let replicas = replica_numbers(service);
     let desired_names: Vec<String> = replicas.iter().map(|r| maker.name(*r)).collect();
     let current = existing.len() as u32;
+    let statefulset = service.kind == Kind::Statefulset;
+    let causes: Vec<(u32, &String, Option<&ObservedContainer>, Option<Cause>)> = replicas
+        .iter()
+        .zip(&desired_names)
+        .map(|(replica, container)| {
+            let existing = by_name.get(container.as_str()).copied();
+            let cause = match existing {
+                None if current > 0 => Some(Cause::Scaled { from: current, to: service.replicas }),
+                None => Some(Cause::Missing),
+                Some(_) if statefulset && *replica < service.rollout.partition => None,
+                Some(c) if !maker.is_current(c, losing_networks) => Some(maker.change(c)),
+                Some(c) => match (&c.state, service.kind) {
+                    (ContainerState::Exited { code: 0 }, Kind::Job) => None,
+                    (ContainerState::Exited { code }, Kind::Job) => Some(Cause::Rerun { exit_code: *code }),
+                    _ => None,
+                },
+            };
+            (*replica, container, existing, cause)
+        })
+        .collect();
+    let (mut changed, in_order): (Vec<_>, Vec<_>) = causes.into_iter().partition(|(_, _, _, cause)| statefulset && matches!(cause, Some(Cause::Changed(_))));
+    changed.reverse();
+    if !changed.is_empty() {
+        let strategy = rollout::Strategy::Ordered { replicas: service.replicas, partition: service.rollout.partition };
+        let start = rollout::Replicas { old: changed.len() as u32, old_available: changed.len() as u32, new: service.replicas - changed.len() as u32, ..Default::default() };
+        plan.rollouts.push(super::ServiceRollout { service: name.to_string(), table: rollout::table(&strategy, &start), notes: Vec::new() });
+    }
     let mut ready = Ready::default();
     let mut previous_ordinal: Option<StepId> = None;
-    for (replica, container) in replicas.iter().zip(&desired_names) {
-        let existing = by_name.get(container.as_str()).copied();
-        let cause = match existing {
-            None if current > 0 => Some(Cause::Scaled { from: current, to: service.replicas }),
-            None => Some(Cause::Missing),
-            Some(c) if !maker.is_current(c, losing_networks) => Some(maker.change(c)),
-            Some(c) => match (&c.state, service.kind) {
-                (ContainerState::Exited { code: 0 }, Kind::Job) => None,
-                (ContainerState::Exited { code }, Kind::Job) => Some(Cause::Rerun { exit_code: *code }),
-                _ => None,
-            },
-        };
+    for (replica, container, existing, cause) in in_order.into_iter().chain(changed) {
+        let replica = &replica;
         let (container_ref, started) = match (cause, existing) {
             (Some(cause), existing) => {
                 // A new container is made at once and only its start waits for the
