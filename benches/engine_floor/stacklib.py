@@ -1,19 +1,35 @@
 #!/usr/bin/env python3
-"""Helpers of benches/deploy.sh (standard library only).
+"""Helpers of benches/deploy.sh and benches/swarm.sh (standard library only).
 
   stacklib.py generate N HEALTH(0|1) DIR BENCH_ID   -> DIR/compose.yaml, DIR/topology.tsv
   stacklib.py analyze TOPOLOGY EVENTS T0_NS T1_NS HEALTH(0|1)
                                                   -> one JSON object: phases of one run
   stacklib.py report RUNS.tsv NOOP.tsv META.txt     -> the markdown results
 
+  stacklib.py generate-swarm N HEALTH(0|1) DIR BENCH_ID
+                                                  -> DIR/compose.yaml, DIR/topology.tsv (Swarm)
+  stacklib.py converge DOCKER_HOST STACK N TIMEOUT_S [INTERVAL_S]
+                                                  -> polls the manager until the stack's N
+                                                     services run all their replicas; prints
+                                                     the time it saw that (ns since the epoch)
+  stacklib.py swarm-phases DOCKER_HOST STACK TOPOLOGY T0_NS T1_NS
+                                                  -> one JSON object: phases of one Swarm deploy,
+                                                     from the manager's service and task records
+  stacklib.py report-swarm RUNS.tsv NOOP.tsv META.txt
+                                                  -> the markdown results of benches/swarm.sh
+
 The stack: N services in 4 dependency waves; service j of wave k>0 depends on services
 j and j+1 (mod size) of wave k-1, with `service_started`, or `service_healthy` in the health
 variant. One `version: "3.8"` file that docker-compose 1.29 and swarmctl both read.
 """
+import http.client
 import json
 import re
+import socket
 import statistics
 import sys
+import time
+import urllib.parse
 
 WAVES = 4
 DEFAULT_PARALLEL = 8  # swarmctl deploy --parallel default; the sweep reuses the main series for it
@@ -294,6 +310,265 @@ def report(runs_path, noop_path, meta_path):
     print("\n".join(out))
 
 
+# ---------------------------------------------------------------- Swarm (benches/swarm.sh)
+
+
+def generate_swarm(n, health, directory, bench_id):
+    """The same topology as `generate`, as Swarm services both `swarmctl deploy --target swarm`
+    and `docker stack deploy` (CLI 20.10) read: busybox sleeping, `init` so that a stop is
+    immediate, `endpoint_mode: dnsrr` (this kernel has no IPVS). Dependencies use the short
+    list form (= `service_started`): the v3 schema `docker stack deploy` validates against
+    refuses the long form ("depends_on must be a list"), and it ignores dependencies anyway.
+    HEALTH adds a cheap healthcheck (`true`, every second): a task is Running only once its
+    container is healthy, for both tools."""
+    lines = ['version: "3.8"', "services:"]
+    for name, _, deps in topology(n):
+        lines += [
+            "  %s:" % name,
+            "    image: swarmctl-test/busybox:latest",
+            '    command: ["sleep", "86400"]',
+            "    init: true",
+            "    stop_grace_period: 1s",
+            "    labels:",
+            '      org.swarmctl.bench: "%s"' % bench_id,
+            "    deploy:",
+            "      replicas: 1",
+            "      endpoint_mode: dnsrr",
+        ]
+        if health:
+            lines += [
+                "    healthcheck:",
+                '      test: ["CMD", "true"]',
+                "      interval: 1s",
+                "      timeout: 2s",
+                "      retries: 30",
+            ]
+        if deps:
+            lines.append("    depends_on:")
+            lines += ["      - %s" % dep for dep in deps]
+    with open(directory + "/compose.yaml", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(directory + "/topology.tsv", "w") as f:
+        for name, wave, deps in topology(n):
+            f.write("%s\t%d\t%s\n" % (name, wave, ",".join(deps)))
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=10):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def converge(docker_host, stack, n, timeout, interval=0.1):
+    """What `docker service ls` shows as REPLICAS n/n for every service of the stack, asked of
+    the manager every INTERVAL seconds over one kept-alive connection (`GET /services?status=true`,
+    API 1.41: ServiceStatus.RunningTasks against DesiredTasks). Exit 0 and the time it first
+    saw all N services converged (ns since the epoch) on stdout; exit 1 after TIMEOUT seconds
+    with the last state on stderr."""
+    if not docker_host.startswith("unix://"):
+        sys.exit("converge: DOCKER_HOST must be unix://")
+    conn = UnixHTTPConnection(docker_host[len("unix://"):])
+    filters = urllib.parse.quote(json.dumps({"label": ["com.docker.stack.namespace=%s" % stack]}))
+    path = "/v1.41/services?status=true&filters=%s" % filters
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            body = response.read()
+            services = json.loads(body) if response.status == 200 else []
+            seen = time.time_ns()
+            status = [s.get("ServiceStatus") or {} for s in services]
+            ready = sum(1 for st in status if st.get("DesiredTasks", 0) > 0 and st.get("RunningTasks") == st.get("DesiredTasks"))
+            last = "%d services, %d with every replica running (want %d)" % (len(services), ready, n)
+            if len(services) == n and ready == n:
+                print(seen)
+                return 0
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            last = "error: %s" % e
+            conn.close()
+        if time.monotonic() > deadline:
+            print("converge: timed out after %ss: %s" % (timeout, last), file=sys.stderr)
+            return 1
+        time.sleep(interval)
+
+
+def api_get(docker_host, path):
+    conn = UnixHTTPConnection(docker_host[len("unix://"):], timeout=30)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    body = response.read()
+    if response.status != 200:
+        raise OSError("GET %s: %s %s" % (path, response.status, body[:200]))
+    return json.loads(body)
+
+
+def timestamp_ns(text):
+    """Docker's RFC 3339 time with nanoseconds ("2026-11-30T13:40:27.170123456Z") -> ns since the epoch."""
+    import calendar
+    date, _, rest = text.partition("T")
+    clock = rest.rstrip("Z")
+    if "+" in clock or clock.count("-"):
+        clock = re.split(r"[+-]", clock)[0]  # the manager reports UTC; an offset is not expected
+    hms, _, frac = clock.partition(".")
+    y, mo, d = (int(x) for x in date.split("-"))
+    h, mi, se = (int(x) for x in hms.split(":"))
+    return calendar.timegm((y, mo, d, h, mi, se)) * 10**9 + int((frac + "000000000")[:9])
+
+
+def swarm_phases(docker_host, stack, topology_path, t0, t1):
+    """Where a Swarm deploy's time went, from the manager's own records (tool-agnostic), in ms
+    after the tool was launched: each service's creation (`CreatedAt`), the moment its task
+    entered `running` (the task's status timestamp: with a healthcheck, once healthy), per
+    wave the last of each, and per dependent service the gate: from its last dependency's task
+    running to its own creation (the tool's reaction; a tool that ignores dependencies creates
+    services before their dependencies run, so its gate is negative)."""
+    services = read_topology(topology_path)
+    filters = urllib.parse.quote(json.dumps({"label": ["com.docker.stack.namespace=%s" % stack]}))
+    listed = api_get(docker_host, "/v1.41/services?filters=%s" % filters)
+    tasks = api_get(docker_host, "/v1.41/tasks?filters=%s" % filters)
+    by_id = {s["ID"]: s["Spec"]["Name"][len(stack) + 1:] for s in listed}
+    created = {by_id[s["ID"]]: (timestamp_ns(s["CreatedAt"]) - t0) / 1e6 for s in listed}
+    running = {}
+    for task in tasks:
+        name = by_id.get(task["ServiceID"])
+        if name and task["Status"]["State"] == "running" and task.get("DesiredState") == "running":
+            at = (timestamp_ns(task["Status"]["Timestamp"]) - t0) / 1e6
+            running[name] = min(running.get(name, at), at)
+    out = {"complete": all(s in running for s in services)}
+    if not running:
+        return out
+    wall = (t1 - t0) / 1e6
+    waves = sorted({w for w, _ in services.values()})
+    out["first_create_ms"] = min(created.values())
+    out["last_create_ms"] = max(created.values())
+    out["last_running_ms"] = max(running.values())
+    out["tail_ms"] = wall - out["last_running_ms"]
+    out["create_to_running_p50_ms"] = median([running[s] - created[s] for s in running if s in created])
+    out["waves"] = [
+        {
+            "created_ms": max(created.get(s, 0) for s, (w, _) in services.items() if w == k),
+            "running_ms": max(running.get(s, 0) for s, (w, _) in services.items() if w == k),
+        }
+        for k in waves
+    ]
+    gates = [created[s] - max(running[d] for d in deps) for s, (_, deps) in services.items() if deps and s in created and all(d in running for d in deps)]
+    out["gate_p50_ms"] = median(gates)
+    out["gate_max_ms"] = max(gates) if gates else None
+    return out
+
+
+def report_swarm(runs_path, noop_path, meta_path):
+    """The tables of benches/swarm.sh: cold deploys per size and variant, no-op re-deploys, memory."""
+    rows = [line.rstrip("\n").split("\t") for line in open(runs_path) if line.strip()]
+    header, rows = rows[0], rows[1:]
+    records = [dict(zip(header, r)) for r in rows]
+    for r in records:
+        r["wall_ms"] = float(r["wall_ms"])
+        r["return_ms"] = float(r["return_ms"]) if r["return_ms"] not in ("", "-") else None
+        r["rss_kb"] = float(r["rss_kb"]) if r["rss_kb"] not in ("", "-") else None
+        r["phases"] = json.loads(r["phases"]) if r.get("phases") not in (None, "", "-") else {}
+
+    def ok(variant, size, tool):
+        return [r for r in records if r["variant"] == variant and r["size"] == str(size) and r["tool"] == tool and r["ok"] == "1"]
+
+    def failed(variant, size, tool):
+        return sum(1 for r in records if r["variant"] == variant and r["size"] == str(size) and r["tool"] == tool and r["ok"] != "1")
+
+    def mmm(values):
+        values = sorted(v for v in values if v is not None)
+        if not values:
+            return None
+        return values[0], statistics.median(values), values[-1]
+
+    def sec(value):
+        return "–" if value is None else "%.2f" % (value / 1000)
+
+    def triple(t):
+        return "–" if t is None else "%s / **%s** / %s" % (sec(t[0]), sec(t[1]), sec(t[2]))
+
+    tools = [
+        ("swarmctl", "swarmctl deploy (until converged)"),
+        ("swarmctl-stable0", "swarmctl deploy `--stable 0s`"),
+        ("docker-stack", "docker stack deploy + poll until n/n"),
+    ]
+    out = ["# swarmctl deploy benchmark: Swarm target\n", open(meta_path).read().strip() + "\n"]
+    sizes = sorted({int(r["size"]) for r in records})
+    for variant, title in (
+        ("plain", "Cold deploy, no healthchecks"),
+        ("health", "Cold deploy, healthcheck on every service (`true`, every 1 s)"),
+    ):
+        if not any(r["variant"] == variant for r in records):
+            continue
+        out.append("## %s\n" % title)
+        out.append("Wall seconds, min / **median** / max over the runs; ratio = median swarmctl / median docker stack (until converged).\n")
+        out.append("| services | tool | wall s (min / median / max) | docker stack deploy returned (min / median / max) | ratio to docker stack | runs |")
+        out.append("|---:|---|---:|---:|---:|---:|")
+        for size in sizes:
+            docker = mmm(r["wall_ms"] for r in ok(variant, size, "docker-stack"))
+            for tool, label in tools:
+                if not ok(variant, size, tool) and not failed(variant, size, tool):
+                    continue
+                t = mmm(r["wall_ms"] for r in ok(variant, size, tool))
+                returned = mmm(r["return_ms"] for r in ok(variant, size, tool)) if tool == "docker-stack" else None
+                rat = ("%.2f×" % (t[1] / docker[1]) if tool != "docker-stack" else "1 (reference)") if t and docker else "–"
+                runs = str(len(ok(variant, size, tool))) + (" (%d failed)" % failed(variant, size, tool) if failed(variant, size, tool) else "")
+                out.append("| %d | %s | %s | %s | %s | %s |" % (size, label, triple(t), triple(returned) if returned else "", rat, runs))
+        out.append("")
+        out.append("Phases from the manager's service and task records (medians; seconds after the tool was launched). "
+                   "*Wave k running*: the last task of dependency wave k entered `running`; *gate*: from a service's last "
+                   "dependency running to its own creation (negative: created before its dependencies ran); *tail*: "
+                   "last task running → converged (swarmctl: its exit; docker stack: the poll that saw n/n).\n")
+        out.append("| services | tool | last service created | wave 0 / 1 / 2 / 3 running | create → running p50 | gate p50 / max | tail |")
+        out.append("|---:|---|---:|---:|---:|---:|---:|")
+        for size in sizes:
+            for tool, label in tools:
+                phases = [r["phases"] for r in ok(variant, size, tool) if r["phases"].get("waves")]
+                if not phases:
+                    continue
+                m = lambda key: median([p.get(key) for p in phases])
+                waves = " / ".join(sec(median([p["waves"][k]["running_ms"] for p in phases if len(p["waves"]) > k])) for k in range(len(phases[0]["waves"])))
+                out.append("| %d | %s | %s | %s | %s | %s / %s | %s |" % (
+                    size, tool, sec(m("last_create_ms")), waves, sec(m("create_to_running_p50_ms")),
+                    sec(m("gate_p50_ms")), sec(m("gate_max_ms")), sec(m("tail_ms"))))
+        out.append("")
+    noop = [line.rstrip("\n").split("\t") for line in open(noop_path) if line.strip()]
+    out.append("## No-op re-deploy and peak memory\n")
+    out.append("| measure | min / median / max | target |")
+    out.append("|---|---:|---|")
+    by = {}
+    for tool, size, wall, returned, ok_ in noop:
+        if ok_ == "1":
+            by.setdefault((tool, size), []).append((float(wall), float(returned) if returned not in ("", "-") else None))
+    for (tool, size), values in sorted(by.items(), reverse=True):
+        if tool == "swarmctl":
+            t = mmm(v[0] for v in values)
+            out.append("| no-op re-deploy, %s services, swarmctl (%d runs) | %s ms | < 200 ms median |" % (
+                size, len(values), " / ".join(("**%.0f**" if i == 1 else "%.0f") % x for i, x in enumerate(t))))
+        else:
+            t, r = mmm(v[0] for v in values), mmm(v[1] for v in values)
+            out.append("| no-op re-deploy, %s services, `docker stack deploy` returned (%d runs) | %s s | |" % (size, len(values), triple(r).replace("**", "**")))
+            out.append("| … and until every service is n/n again | %s s | |" % triple(t))
+    big = max(sizes) if sizes else None
+    for variant in ("plain", "health"):
+        rss = [r["rss_kb"] for r in ok(variant, big, "swarmctl") if r["rss_kb"]]
+        if rss:
+            t = mmm(rss)
+            out.append("| swarmctl peak RSS, %d-service deploy, %s (%d runs) | %.1f / **%.1f** / %.1f MB | < 50 MB |" % (big, variant, len(rss), t[0] / 1024, t[1] / 1024, t[2] / 1024))
+        drss = [r["rss_kb"] for r in ok(variant, big, "docker-stack") if r["rss_kb"]]
+        if drss:
+            t = mmm(drss)
+            out.append("| `docker stack deploy` (CLI) peak RSS, %d services, %s | %.1f / **%.1f** / %.1f MB | |" % (big, variant, t[0] / 1024, t[1] / 1024, t[2] / 1024))
+    out.append("")
+    print("\n".join(out))
+
+
 def main():
     command = sys.argv[1]
     if command == "generate":
@@ -302,6 +577,15 @@ def main():
         print(json.dumps(analyze(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6] == "1")))
     elif command == "report":
         report(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif command == "generate-swarm":
+        generate_swarm(int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4], sys.argv[5])
+    elif command == "converge":
+        interval = float(sys.argv[6]) if len(sys.argv) > 6 else 0.1
+        sys.exit(converge(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), interval))
+    elif command == "swarm-phases":
+        print(json.dumps(swarm_phases(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))))
+    elif command == "report-swarm":
+        report_swarm(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         sys.exit("unknown command " + command)
 
