@@ -121,7 +121,7 @@ impl Stack {
 
     /// Per Swarm service (without the stack prefix), the node IDs of its tasks that run (or,
     /// for a job, completed), as the docker CLI reports them.
-    fn observed(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
+    fn observed(&self) -> Counts {
         let ids: BTreeMap<&str, &str> = cluster().nodes().iter().map(|n| (n.name.as_str(), n.id.as_str())).collect();
         let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         for service in self.services() {
@@ -146,7 +146,7 @@ impl Drop for Stack {
 }
 
 /// Per service, per node ID, as `plan --output json` predicts.
-fn predicted(plan: &Value) -> BTreeMap<String, BTreeMap<String, u64>> {
+fn predicted(plan: &Value) -> Counts {
     let services = plan["plan"]["placement"]["services"].as_array().unwrap_or_else(|| panic!("no placement in {plan}"));
     services
         .iter()
@@ -158,12 +158,38 @@ fn predicted(plan: &Value) -> BTreeMap<String, BTreeMap<String, u64>> {
         .collect()
 }
 
-/// `status --output json` shows no difference between prediction and what runs.
-fn assert_status_agrees(stack: &Stack) {
+/// `status --output json` finds every predicted task running; `exact`: on the predicted nodes.
+fn assert_status_agrees(stack: &Stack, exact: bool) {
     let status = stack.json(&["status", "--output", "json"]);
     let differences = &status["placement"]["differences"];
-    assert!(differences["totals"].as_array().is_some_and(Vec::is_empty) && differences["nodes"].as_array().is_some_and(Vec::is_empty), "{status:#}");
+    assert!(differences["totals"].as_array().is_some_and(Vec::is_empty), "{status:#}");
+    if exact {
+        assert!(differences["nodes"].as_array().is_some_and(Vec::is_empty), "{status:#}");
+    }
 }
+
+/// Where Swarm had a real choice the prediction is exact (ordinals, global services, one node
+/// per replica); where nodes tie, Swarm picks at random (swarmkit's scheduler breaks ties by map
+/// order), so the prediction holds up to which of the equal nodes: each service's counts per
+/// node, sorted, are the same.
+fn assert_same_placement(observed: &Counts, predicted: &Counts, exact: &[&str]) {
+    let shape = |counts: &BTreeMap<String, u64>| {
+        let mut shape: Vec<u64> = counts.values().copied().collect();
+        shape.sort_unstable();
+        shape
+    };
+    assert_eq!(observed.keys().collect::<Vec<_>>(), predicted.keys().collect::<Vec<_>>(), "the same services run");
+    for (service, counts) in predicted {
+        let pinned = exact.iter().any(|prefix| service.starts_with(prefix));
+        if pinned {
+            assert_eq!(&observed[service], counts, "{service}: on exactly the predicted nodes");
+        } else {
+            assert_eq!(shape(&observed[service]), shape(counts), "{service}: {:?} against {counts:?}", observed[service]);
+        }
+    }
+}
+
+type Counts = BTreeMap<String, BTreeMap<String, u64>>;
 
 fn unschedulable() {
     let stack = Stack::new(
@@ -239,12 +265,12 @@ fn predicted_equals_observed() {
     let predicted = predicted(&plan);
     let out = stack.run(&["deploy", "--timeout", "3m", "--stable", "1s"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(stack.observed(), predicted, "docker service ps against plan's prediction\n{}", text(&out));
+    assert_eq!(stack.observed(), predicted, "docker service ps against plan's prediction (no ties here)\n{}", text(&out));
     let node = |name: &str| cluster().node(name).id.clone();
     assert_eq!(predicted["edge"].keys().cloned().collect::<BTreeSet<_>>(), BTreeSet::from([node("node-1"), node("node-2")]));
     assert_eq!(predicted["spread"].values().copied().collect::<Vec<_>>(), [1, 1, 1], "one per zone");
     assert_eq!(predicted["setup"].keys().cloned().collect::<Vec<_>>(), [node("node-3")]);
-    assert_status_agrees(&stack);
+    assert_status_agrees(&stack, true);
 }
 
 const LOSS: &str = r#"
@@ -380,8 +406,11 @@ fn data_platform() {
     eprintln!("[swarm_placement] data platform deployed on 3 nodes in {:.1} s", started.elapsed().as_secs_f64());
 
     // Every layer where the document puts it, as predicted.
-    assert_eq!(stack.observed(), predicted, "docker service ps against plan's prediction");
-    assert_status_agrees(&stack);
+    let ordinals = ["alertmanager-", "elasticsearch-", "kafka-", "mongodb-", "mysql-", "prometheus-", "redis-0", "redis-replica-"];
+    let global = ["nginx", "cadvisor", "fluentd", "node-exporter"];
+    let exact: Vec<&str> = ordinals.iter().chain(&global).copied().collect();
+    assert_same_placement(&stack.observed(), &predicted, &exact);
+    assert_status_agrees(&stack, false);
     let id = |name: &str| cluster().node(name).id.clone();
     assert_eq!(predicted["nginx"].keys().cloned().collect::<BTreeSet<_>>(), BTreeSet::from([id("node-1"), id("node-2")]), "the lb on the lb nodes");
     for ha in ["api-gateway", "data-api", "redis-sentinel"] {

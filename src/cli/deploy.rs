@@ -208,6 +208,54 @@ async fn down_on<T: Target>(target: &T, name: &str, engine_args: &EngineArgs, do
     finish(removed, &printer, name, &Default::default())
 }
 
+/// Deploys an earlier revision again. Secret contents come from `--secret KEY=FILE`, else from
+/// the stack's files when they still hold the content the revision used.
+pub async fn rollback(args: &StackArgs, to: Option<u32>, secrets: &[String], engine_args: &EngineArgs, deploy: &DeployArgs) -> Result<Exit, Exit> {
+    let name = stack_name(args)?;
+    let mut given = std::collections::BTreeMap::new();
+    for entry in secrets {
+        let Some((key, file)) = entry.split_once('=') else {
+            errln!("error: `--secret {entry}`: write KEY=FILE, e.g. `--secret db_password=./db_password.txt`");
+            return Err(Exit::InvalidInput);
+        };
+        match swarmctl::spec::read::bytes(std::path::Path::new(file)) {
+            Ok(content) => given.insert(key.to_string(), content),
+            Err(why) => {
+                errln!("error: `--secret {entry}`: cannot read `{file}`: {why}");
+                return Err(Exit::InvalidInput);
+            }
+        };
+    }
+    let current = if args.stack.exists() { load(args).ok() } else { None };
+    with_target!(connect(engine_args).await?, |target| rollback_on(&target, &name, to, &given, current.as_ref(), engine_args, deploy).await)
+}
+
+async fn rollback_on<T: Target>(
+    target: &T,
+    name: &str,
+    to: Option<u32>,
+    given: &std::collections::BTreeMap<String, Vec<u8>>,
+    current: Option<&swarmctl::spec::Loaded>,
+    engine_args: &EngineArgs,
+    deploy: &DeployArgs,
+) -> Result<Exit, Exit> {
+    use swarmctl::model::stack::FileObject;
+    let supply = |key: &str, wanted: &FileObject| -> Option<Vec<u8>> {
+        if let Some(content) = given.get(key) {
+            if FileObject::content_hash(name, key, content, true) == wanted.hash {
+                return Some(content.clone());
+            }
+            errln!("warning: `--secret {key}=…` is not the content this revision used; ignored");
+        }
+        current.and_then(|loaded| swarmctl::store::snapshot::from_stack(&loaded.stack)(key, wanted))
+    };
+    let mut options = deploy_options(deploy);
+    options.apply.cancel = interrupt_on_signals();
+    let printer = Printer::new(engine_args.output, target.name());
+    let deployed = deploy::rollback(target, name, to, &supply, &options, &printer).await;
+    finish(deployed, &printer, name, &Default::default())
+}
+
 /// Prints the outcome of a deploy or down and picks the exit code.
 fn finish<O: Op>(result: Result<Deployed<O>, DeployError>, printer: &Printer<O>, name: &str, sources: &Sources) -> Result<Exit, Exit> {
     let deployed = match result {
@@ -222,6 +270,11 @@ fn finish<O: Op>(result: Result<Deployed<O>, DeployError>, printer: &Printer<O>,
             errln!("interrupted before anything changed");
             return Err(Exit::Interrupted);
         }
+        Err(e @ (DeployError::NoRevision { .. } | DeployError::NotRestorable { .. })) => {
+            errln!("error: {e}");
+            errln!("  help: `swarmctl history {name}` lists the revisions");
+            return Err(Exit::InvalidInput);
+        }
         Err(e) => {
             errln!("error: {e}");
             return Err(Exit::Engine);
@@ -235,6 +288,16 @@ fn finish<O: Op>(result: Result<Deployed<O>, DeployError>, printer: &Printer<O>,
     if let Some(error) = &deployed.unrecorded {
         errln!("error: the stack's history: {error}");
         return Ok(Exit::Engine);
+    }
+    if let Some(rolled) = &deployed.rolled_back {
+        let services = rolled.services.join(", ");
+        match (&rolled.to, &rolled.report, &rolled.error) {
+            (Some(to), Some(report), _) if report.converged() => errln!("{services} rolled back to revision {to}: converged; the deploy failed"),
+            (Some(to), Some(_), _) => errln!("error: {services} rolled back to revision {to}, which did not converge either"),
+            (Some(to), None, Some(error)) => errln!("error: {services} could not be rolled back to revision {to}: {error}"),
+            _ => {}
+        }
+        return Ok(Exit::NotConverged);
     }
     Ok(if deployed.report.interrupted {
         Exit::Interrupted
@@ -383,6 +446,14 @@ impl<O: Op> Reporter<O> for Printer<O> {
         err!("{plan}");
         self.show(plan);
     }
+
+    fn rolling_back(&self, services: &[String], to: Option<u32>) {
+        self.close_display();
+        match to {
+            Some(revision) => errln!("auto_rollback: {} back to revision {revision}", services.join(", ")),
+            None => errln!("auto_rollback: no earlier revision of {} converged; nothing to go back to", services.join(", ")),
+        }
+    }
 }
 
 fn summarize<O: Op>(plan: &Plan<O>, report: &ApplyReport, output: Output, revision: Option<u32>) {
@@ -464,9 +535,22 @@ async fn history_on<T: Target>(target: &T, name: &str, engine_args: &EngineArgs)
         let place = if target.name() == "swarm" { "swarm" } else { "engine" };
         outln!("stack `{name}` has no revisions on this {place}");
     }
+    let mut before: Option<&swarmctl::model::stack::Stack> = None;
     for r in &revisions {
         let c = &r.content;
-        outln!("revision {:<4} unix {}  {:<12} {} steps, {} failed, {:.1}s", r.number, r.unix_time, c.result, c.steps, c.failed_steps, c.seconds);
+        let when = swarmctl::model::host::unix_seconds_to_rfc3339(r.unix_time as i64);
+        let now = c.stack.as_ref().map(|s| &s.stack);
+        let changes = match (before, now) {
+            (Some(before), Some(now)) => swarmctl::store::snapshot::changes(before, now),
+            (None, Some(now)) => now.services.keys().map(|s| format!("+{s}")).collect(),
+            _ => Vec::new(),
+        };
+        let mut what = if changes.is_empty() { "no service changed".to_string() } else { changes.join("; ") };
+        if let Some(note) = &c.note {
+            what = format!("{note}: {what}");
+        }
+        outln!("{:<4} {when}  {:<11} {:>6.1}s  {what}", r.number, c.result, c.seconds);
+        before = now.or(before);
     }
     Ok(Exit::Ok)
 }

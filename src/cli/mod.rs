@@ -95,7 +95,24 @@ enum Command {
         #[command(flatten)]
         engine: deploy::EngineArgs,
     },
-    /// Revisions deployed so far.
+    /// Put the whole stack back as an earlier revision had it (default: the one before the
+    /// last), with the same rolling rules; recorded as a new revision.
+    Rollback {
+        #[command(flatten)]
+        stack: StackArgs,
+        /// The revision to go back to (see `history`).
+        #[arg(long, value_name = "N")]
+        to: Option<u32>,
+        /// A secret's content, which history never keeps: KEY=FILE; repeatable. Needed only for
+        /// a secret that must be created again and that the stack's files no longer hold.
+        #[arg(long = "secret", value_name = "KEY=FILE")]
+        secrets: Vec<String>,
+        #[command(flatten)]
+        engine: deploy::EngineArgs,
+        #[command(flatten)]
+        deploy: deploy::DeployArgs,
+    },
+    /// Revisions deployed so far, and what each changed.
     History {
         #[command(flatten)]
         stack: StackArgs,
@@ -175,6 +192,9 @@ pub fn run() -> ExitCode {
         Command::Plan { stack, engine, deploy, cluster: None } => runtime.block_on(deploy::plan(&stack, &engine, &deploy)).unwrap_or_else(|exit| exit),
         Command::Deploy { stack, engine, deploy } => runtime.block_on(deploy::deploy(&stack, &engine, &deploy)).unwrap_or_else(|exit| exit),
         Command::Status { stack, engine } => runtime.block_on(deploy::status(&stack, &engine)).unwrap_or_else(|exit| exit),
+        Command::Rollback { stack, to, secrets, engine, deploy } => {
+            runtime.block_on(deploy::rollback(&stack, to, &secrets, &engine, &deploy)).unwrap_or_else(|exit| exit)
+        }
         Command::History { stack, engine } => runtime.block_on(deploy::history(&stack, &engine)).unwrap_or_else(|exit| exit),
         Command::Down { stack, engine, down } => runtime.block_on(deploy::down(&stack, &engine, &down)).unwrap_or_else(|exit| exit),
         Command::Validate(stack) => inspect::validate(&stack),

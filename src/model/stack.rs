@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stack {
     pub name: String,
     /// The stack directory; relative paths were resolved against it.
@@ -372,6 +372,24 @@ pub struct FileObject {
     /// sha256 of the content; for secrets keyed with the stack name, so equal secrets in two
     /// stacks do not reveal each other by hash.
     pub hash: String,
+    /// A secret restored from a revision without its content (history never stores it): a
+    /// plan that must create it asks for it instead.
+    #[serde(skip)]
+    pub withheld: bool,
+}
+
+impl FileObject {
+    /// The hash of a config's or secret's content. A secret's is keyed by stack and name, so
+    /// its hash alone does not identify common values across stacks.
+    pub fn content_hash(stack: &str, key: &str, content: &[u8], secret: bool) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        if secret {
+            hasher.update(format!("swarmctl-secret\0{stack}\0{key}\0"));
+        }
+        hasher.update(content);
+        format!("{:x}", hasher.finalize())
+    }
 }
 
 impl std::fmt::Debug for FileObject {
@@ -381,6 +399,7 @@ impl std::fmt::Debug for FileObject {
             .field("file", &self.file)
             .field("content", &format_args!("<{} bytes>", self.content.len()))
             .field("hash", &self.hash)
+            .field("withheld", &self.withheld)
             .finish()
     }
 }

@@ -204,6 +204,12 @@ impl fmt::Display for PlanError {
     }
 }
 
+/// A secret a plan must create again whose content history did not keep (`rollback`).
+pub(crate) fn withheld_secret(key: &str) -> crate::diagnostics::Diagnostic {
+    crate::diagnostics::Diagnostic::error(None, format!("secret `{key}` must be created again, and history never keeps a secret's content"))
+        .with_hint(format!("pass `--secret {key}=FILE` with the content it had, or roll back from the stack directory whose files still hold it"))
+}
+
 /// Knobs that shape a plan without being part of the stack.
 #[derive(Debug, Clone)]
 pub struct PlanOptions {

@@ -9,7 +9,6 @@ use super::source::{Pos, Sources};
 use super::template;
 use super::yaml::{Node, Typed, Value};
 use crate::diagnostics::Diagnostics;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -568,6 +567,7 @@ impl Converter<'_, '_> {
             file: None,
             content: Vec::new(),
             hash: String::new(),
+            withheld: false,
         };
         if let Some(file_node) = node.get("file") {
             let relative = file_node.as_text().unwrap_or("");
@@ -598,13 +598,7 @@ impl Converter<'_, '_> {
         } else if !external {
             self.out.error(node.pos, format!("`{name}` needs `file`, `content`, `environment` or `external: true`"));
         }
-        let mut hasher = Sha256::new();
-        if secret {
-            // Keyed by stack and name, so a secret's hash alone does not identify common values across stacks.
-            hasher.update(format!("swarmctl-secret\0{}\0{name}\0", self.input.name));
-        }
-        hasher.update(&object.content);
-        object.hash = format!("{:x}", hasher.finalize());
+        object.hash = FileObject::content_hash(&self.input.name, name, &object.content, secret);
         object
     }
 

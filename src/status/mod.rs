@@ -8,7 +8,7 @@ pub mod swarm;
 use crate::model::stack::{Kind, Stack};
 use crate::plan::placement::{Comparison, TaskCounts};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 #[derive(Debug, Serialize)]
@@ -128,9 +128,17 @@ impl fmt::Display for StackStatus {
                 writeln!(f, "{:<width$}  {:<8} {:<12} {:<12} {}", node.name, node.role, node.availability, node.state, node.tasks)?;
             }
         }
-        if let Some(check) = self.placement.as_ref().filter(|c| !c.differences.is_empty()) {
-            writeln!(f, "\nwarning: the tasks do not run where the last deploy predicted:")?;
-            write!(f, "{}", check.text)?;
+        match &self.placement {
+            Some(check) if !check.differences.totals.is_empty() => {
+                writeln!(f, "\nwarning: not every task runs that the last deploy placed:")?;
+                write!(f, "{}", check.text)?;
+            }
+            Some(check) if !check.differences.nodes.is_empty() => {
+                let services: BTreeSet<&str> = check.differences.nodes.iter().map(|d| d.service.as_str()).collect();
+                let services: Vec<&str> = services.into_iter().collect();
+                writeln!(f, "\nnote: {} run on other nodes than predicted, as good as those: Swarm chooses among equal nodes at random", services.join(", "))?;
+            }
+            _ => {}
         }
         Ok(())
     }

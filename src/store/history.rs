@@ -40,7 +40,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn revision(result: &str) -> NewRevision {
-        NewRevision { result: result.into(), steps: 3, failed_steps: 0, seconds: 1.5, document: serde_json::json!({}), desired: Default::default(), placement: None }
+        NewRevision { result: result.into(), steps: 3, failed_steps: 0, seconds: 1.5, stack: None, note: None, desired: Default::default(), placement: None }
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod history;
 pub mod local;
 pub mod lock;
+pub mod snapshot;
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -50,8 +51,14 @@ pub struct NewRevision {
     pub steps: usize,
     pub failed_steps: usize,
     pub seconds: f64,
-    /// The resolved Compose document, secrets redacted.
-    pub document: serde_json::Value,
+    /// The stack deployed, without secret contents: what `rollback` deploys again. Absent in
+    /// revisions of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<snapshot::StackSnapshot>,
+    /// How the deploy came about when it was not a plain deploy (`rollback to 2`, `web rolled
+    /// back to 3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// What each service asked for, so `status NAME` knows a missing replica.
     #[serde(default)]
     pub desired: crate::status::Desired,

@@ -125,6 +125,22 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedState, op
         .filter(|v| v.labels.get(LABEL_STACK) == Some(&stack.name) && !wanted_volumes.contains_key(&v.name))
         .map(|v| v.name.clone())
         .collect();
+    // Only a container made anew needs its secrets' contents.
+    let problems: Vec<_> = stack
+        .secrets
+        .iter()
+        .filter(|(_, secret)| secret.withheld)
+        .filter(|(key, _)| {
+            plan.steps.iter().any(|step| {
+                matches!(step.op, HostOp::CreateContainer { .. })
+                    && step.service.as_deref().and_then(|s| stack.services.get(s)).is_some_and(|s| s.secrets.iter().any(|m| &&m.source == key))
+            })
+        })
+        .map(|(key, _)| super::withheld_secret(key))
+        .collect();
+    if !problems.is_empty() {
+        return Err(PlanError { problems });
+    }
     Ok(plan)
 }
 

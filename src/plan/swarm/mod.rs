@@ -168,6 +168,19 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedSwarm, op
     last.extend(gone);
     remove_unused(stack, observed, &mut plan, &last);
     plan.placement = Some(placement);
+    // A secret object that still exists needs no content; one to create does.
+    let problems: Vec<_> = plan
+        .steps
+        .iter()
+        .filter_map(|step| match &step.op {
+            SwarmOp::CreateSecret { spec } => spec.labels.get("io.swarmctl.secret").filter(|key| stack.secrets.get(*key).is_some_and(|s| s.withheld)),
+            _ => None,
+        })
+        .map(|key| super::withheld_secret(key))
+        .collect();
+    if !problems.is_empty() {
+        return Err(PlanError { problems });
+    }
     Ok(plan)
 }
 
@@ -299,7 +312,7 @@ fn check(stack: &Stack, observed: &ObservedSwarm) -> Result<(), PlanError> {
                 problems.push(Diagnostic::error(None, format!("{kind} `{key}`: the Swarm name `{name}` is longer than {MAX_OBJECT_NAME} characters")).with_hint("shorten the stack name or the key"));
             }
             let limit = if secret { MAX_SECRET_BYTES } else { MAX_CONFIG_BYTES };
-            if !object.external && (object.content.is_empty() || object.content.len() >= limit) {
+            if !object.external && !object.withheld && (object.content.is_empty() || object.content.len() >= limit) {
                 problems.push(Diagnostic::error(None, format!("{kind} `{key}` holds {} bytes; a swarm takes 1 to {} bytes", object.content.len(), limit - 1))
                     .with_hint(format!("ship larger files in the image or a volume; an empty {kind} needs at least one byte")));
             }
@@ -364,17 +377,6 @@ fn notes(stack: &Stack, observed: &ObservedSwarm) -> Vec<String> {
         let present = |images: &BTreeSet<String>| images.contains(image) || (!image.contains(':') && images.contains(&format!("{image}:latest")));
         if !image.is_empty() && observed.images.as_ref().is_some_and(|images| !present(images)) {
             notes.push(format!("service `{}`: image `{image}` is not on the manager; every node that runs it must have it (no registry is used)", service.name));
-        }
-        if service.kind != Kind::Job && service.kind != Kind::Statefulset && service.replicas > 0 {
-            let desired = Desired { service, ordinal: None, pin: None };
-            if let crate::plan::rollout::Strategy::Rolling(bounds) = crate::plan::rollout::strategy_for(service.kind, &service.rollout, service.replicas) {
-                let failure = crate::plan::rollout::FailurePolicy::swarm_default();
-                for note in crate::plan::rollout::swarm_update_config(&bounds, service.rollout.min_ready, &failure).notes {
-                    if !note.starts_with("monitor") {
-                        notes.push(format!("service `{}`: {note}", desired.service.name));
-                    }
-                }
-            }
         }
     }
     notes
@@ -482,9 +484,30 @@ fn plan_service(
             ObjectRef::Existing(_) => None,
         })
         .collect();
+    // A statefulset's missing ordinals are made in order; changed ones are updated from the
+    // highest down, and those below `x-rollout.partition` keep their spec.
+    let mut desireds: Vec<(Desired<'_>, Hashes, Option<Cause>)> = desired_of(service, placed.pins)
+        .into_iter()
+        .map(|desired| {
+            let hashes = hashes(stack, &desired);
+            let change = match decide(owned.get(desired.name(stack).as_str()).copied(), &desired, &hashes) {
+                Some(Cause::Changed(_)) if desired.ordinal.is_some_and(|o| o < service.rollout.partition) => None,
+                change => change,
+            };
+            (desired, hashes, change)
+        })
+        .collect();
+    desireds.sort_by_key(|(desired, _, change)| {
+        let ordinal = i64::from(desired.ordinal.unwrap_or(0));
+        if matches!(change, Some(Cause::Changed(_))) { (1, -ordinal) } else { (0, ordinal) }
+    });
+    let updated = desireds.iter().filter(|(_, _, change)| matches!(change, Some(Cause::Changed(_)))).count() as u32;
+    if updated > 0 {
+        plan.rollouts.push(rollout_view(service, owned, stack, updated));
+    }
     let mut ready = Ready::default();
     let mut previous_ordinal: Option<StepId> = None;
-    for desired in desired_of(service, placed.pins) {
+    for (desired, hashes, change) in desireds {
         let swarm_name = desired.name(stack);
         if let Some((node, reason)) = desired.ordinal.and_then(|o| placed.stranded.get(&format!("{name}-{o}"))) {
             // Left as it is; what waits for it is skipped.
@@ -494,13 +517,16 @@ fn plan_service(
             previous_ordinal = Some(step);
             continue;
         }
-        let hashes = hashes(stack, &desired);
         let spec = service_spec(stack, &desired, &hashes);
         let existing = owned.get(swarm_name.as_str()).copied();
         let mut after = setup.clone();
         after.extend(&dependencies);
         after.extend(previous_ordinal);
-        let change = decide(existing, &desired, &hashes);
+        // A rollout's progress is bounded by its deadline (Kubernetes' progressDeadlineSeconds).
+        let timeout = match change {
+            Some(Cause::Changed(_)) => options.timeout.min(service.rollout.progress_deadline),
+            _ => options.timeout,
+        };
         let mutated: Option<StepId> = match (&change, existing) {
             (None, _) => None,
             (Some(cause), Some(old)) if old.mode != desired.mode() && !same_kind_of_mode(old.mode, desired.mode()) => {
@@ -543,7 +569,7 @@ fn plan_service(
                 expect,
                 spec_hash: hashes.task.clone(),
                 stable,
-                timeout: options.timeout,
+                timeout,
             })
         };
         let first = mutated.into_iter().collect::<Vec<_>>();
@@ -552,7 +578,11 @@ fn plan_service(
             ready.started.push(plan.push(wait(Until::Started, Duration::ZERO), Cause::Readiness, first.clone(), Some(name)));
         }
         let until = if job { Until::Completed } else { Until::Running };
-        let done = plan.push(wait(until, if job { Duration::ZERO } else { options.stable }), Cause::Readiness, first, Some(name));
+        let done = plan.push(wait(until, Duration::ZERO), Cause::Readiness, first, Some(name));
+        // `deploy --stable`: the tasks stay up; checked beside what follows, gating nothing.
+        if !job && !options.stable.is_zero() {
+            plan.push(wait(Until::Running, options.stable), Cause::Readiness, vec![done], Some(name));
+        }
         if job {
             ready.completed.push(done);
         } else {
@@ -584,6 +614,30 @@ fn plan_service(
         }
     }
     ready
+}
+
+/// The rollout `plan` shows for a changed service: Kubernetes' steps in the bounds Swarm's
+/// updater keeps, and what the mapping onto Swarm's words had to approximate.
+fn rollout_view(service: &Service, owned: &BTreeMap<&str, &ObservedService>, stack: &Stack, updated: u32) -> super::ServiceRollout {
+    use super::rollout;
+    let (strategy, start) = match service.kind {
+        Kind::Statefulset => {
+            let strategy = rollout::Strategy::Ordered { replicas: service.replicas, partition: service.rollout.partition };
+            (strategy, rollout::Replicas { old: updated, old_available: updated, new: service.replicas.saturating_sub(updated), ..Default::default() })
+        }
+        kind => {
+            // A global service runs one task per eligible node: as many as Swarm counts now.
+            let running = owned.get(service::service_name(stack, service, None).as_str()).map_or(0, |s| s.desired_tasks as u32);
+            let desired = if kind == Kind::Daemonset { running } else { service.replicas };
+            (rollout::strategy_for(kind, &service.rollout, desired), rollout::Replicas::old(running.min(desired)))
+        }
+    };
+    let failure = rollout::FailurePolicy { action: rollout::FailureAction::Pause, monitor: service.rollout.monitor, max_failure_ratio: service.rollout.max_failure_ratio };
+    let notes = match strategy {
+        rollout::Strategy::Rolling(bounds) => rollout::swarm_update_config(&bounds, service.rollout.min_ready, &failure).notes,
+        _ => Vec::new(),
+    };
+    super::ServiceRollout { service: service.name.clone(), table: rollout::table(&strategy, &start), notes }
 }
 
 /// Replicated and replicated-with-another-count are one mode to Swarm (an update scales);

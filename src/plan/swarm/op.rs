@@ -139,6 +139,7 @@ impl Op for SwarmOp {
             SwarmOp::RemoveService { .. } => "remove service",
             SwarmOp::WaitService(wait) => match wait.until {
                 Until::Started => "wait started",
+                Until::Running if !wait.stable.is_zero() => "wait stable",
                 Until::Running => "wait running",
                 Until::Completed => "wait completed",
             },

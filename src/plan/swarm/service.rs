@@ -308,13 +308,9 @@ fn update_config(service: &Service, desired: &Desired<'_>) -> UpdateConfig {
         (Some(_), _) => rollout::Bounds::new(1, 0, 1),
         (None, strategy) => strategy.bounds(),
     };
-    let action = if service.rollout.auto_rollback {
-        rollout::FailureAction::Rollback
-    } else if service.rollout.continue_on_failure {
-        rollout::FailureAction::Continue
-    } else {
-        rollout::FailureAction::Pause
-    };
+    // A failed update pauses; `auto_rollback` is swarmctl's, for the whole revision (see
+    // `crate::deploy`), so Swarm's own rollback would only race it.
+    let action = if service.rollout.continue_on_failure { rollout::FailureAction::Continue } else { rollout::FailureAction::Pause };
     let policy = FailurePolicy { action, monitor: service.rollout.monitor, max_failure_ratio: service.rollout.max_failure_ratio };
     let mapped = rollout::swarm_update_config(&bounds, service.rollout.min_ready, &policy).config;
     UpdateConfig {
