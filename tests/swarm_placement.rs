@@ -360,7 +360,7 @@ platform:
 /// replica's hostname), or why not.
 fn through_load_balancer(node: &str) -> Result<Value, String> {
     let url = format!("http://{}:80/", cluster().node(node).ip);
-    let out = cluster().exec(node, &["curl", "-sS", "--max-time", "3", "-H", "Host: data.example.com", &url]);
+    let out = cluster().exec(node, &["curl", "-sS", "--max-time", "10", "-H", "Host: data.example.com", &url]);
     if !out.status.success() {
         return Err(text(&out));
     }

@@ -74,8 +74,31 @@ struct World {
     failures: Vec<ScriptedFailure>,
     delays: Vec<(String, String, Duration)>,
     health: BTreeMap<String, FakeHealth>,
+    /// `KEY=value` in a container's environment → the health it reaches (a new version that
+    /// never gets healthy, whatever its container is named).
+    health_by_env: Vec<(String, FakeHealth)>,
+    /// By container ID: the health its environment scripted.
+    scripted_health: BTreeMap<String, FakeHealth>,
+    /// Containers with a health check: they start `starting`, like the engine's.
+    checked: BTreeSet<String>,
     exit_codes: BTreeMap<String, i64>,
     logs: BTreeMap<String, Vec<String>>,
+    /// Every container after each change, when recording.
+    states: Option<Vec<Vec<ObservedContainer>>>,
+}
+
+impl World {
+    fn health_of(&self, id: &str, name: &str) -> Option<FakeHealth> {
+        self.health.get(name).or_else(|| self.scripted_health.get(id)).copied()
+    }
+
+    /// Keeps the containers as they are now, when recording.
+    fn record(&mut self) {
+        let now: Vec<ObservedContainer> = self.containers.values().cloned().collect();
+        if let Some(states) = self.states.as_mut() {
+            states.push(now);
+        }
+    }
 }
 
 struct ScriptedFailure {
@@ -149,6 +172,24 @@ impl FakeEngine {
     /// The health the named container reaches (default [`FakeHealth::Healthy`]).
     pub fn set_health(&self, container_name: &str, health: FakeHealth) {
         self.lock().health.insert(container_name.to_string(), health);
+    }
+
+    /// The health every container created from now on with `entry` (`KEY=value`) in its
+    /// environment reaches.
+    pub fn set_health_by_env(&self, entry: &str, health: FakeHealth) {
+        self.lock().health_by_env.push((entry.to_string(), health));
+    }
+
+    /// From now on, keeps every container after each change (see [`FakeEngine::states`]).
+    pub fn record_states(&self) {
+        let mut world = self.lock();
+        world.states = Some(Vec::new());
+        world.record();
+    }
+
+    /// The containers after each change since [`FakeEngine::record_states`].
+    pub fn states(&self) -> Vec<Vec<ObservedContainer>> {
+        self.lock().states.clone().unwrap_or_default()
     }
 
     /// The named container exits with `code` as soon as it starts (for jobs and crashes).
@@ -384,6 +425,13 @@ impl HostEngine for FakeEngine {
             });
         }
         let serial = world.next_id;
+        if spec.healthcheck.as_ref().is_some_and(|h| h.test.first().is_some_and(|t| t != "NONE")) {
+            world.checked.insert(id.clone());
+        }
+        if let Some((_, health)) = world.health_by_env.iter().find(|(entry, _)| spec.env.contains(entry)) {
+            let health = *health;
+            world.scripted_health.insert(id.clone(), health);
+        }
         world.containers.insert(
             id.clone(),
             ObservedContainer {
@@ -430,7 +478,8 @@ impl HostEngine for FakeEngine {
         let _call = self.begin("start_container", &name).await?;
         let mut world = self.lock();
         let exit_code = world.exit_codes.get(&name).copied();
-        let health = world.health.get(&name).copied();
+        let health = world.health_of(id, &name);
+        let checked = world.checked.contains(id);
         let container = find_container_mut(&mut world, id).ok_or_else(|| not_found("start container", &name))?;
         container.state = match exit_code {
             Some(code) => ContainerState::Exited { code },
@@ -440,8 +489,10 @@ impl HostEngine for FakeEngine {
             (Some(_), _) => None,
             (None, Some(FakeHealth::Unhealthy)) => Some(HealthState::Unhealthy),
             (None, Some(FakeHealth::NeverHealthy)) => Some(HealthState::Starting),
+            (None, _) if checked => Some(HealthState::Starting),
             (None, _) => None,
         };
+        world.record();
         Ok(())
     }
 
@@ -454,6 +505,7 @@ impl HostEngine for FakeEngine {
             container.state = ContainerState::Exited { code: 0 };
             container.health = None;
         }
+        world.record();
         Ok(())
     }
 
@@ -472,6 +524,7 @@ impl HostEngine for FakeEngine {
             });
         }
         world.containers.remove(&container.id);
+        world.record();
         Ok(())
     }
 
@@ -496,7 +549,7 @@ impl HostEngine for FakeEngine {
         let _call = self.begin("wait_healthy", &name).await?;
         let (exists, exit_code, health) = {
             let world = self.lock();
-            (find_container(&world, id).is_some(), world.exit_codes.get(&name).copied(), world.health.get(&name).copied())
+            (find_container(&world, id).is_some(), world.exit_codes.get(&name).copied(), world.health_of(id, &name))
         };
         if !exists {
             return Err(not_found("wait healthy", &name));
@@ -511,9 +564,11 @@ impl HostEngine for FakeEngine {
         }
         match health.unwrap_or(FakeHealth::Healthy) {
             FakeHealth::Healthy => {
-                if let Some(container) = find_container_mut(&mut self.lock(), id) {
+                let mut world = self.lock();
+                if let Some(container) = find_container_mut(&mut world, id) {
                     container.health = Some(HealthState::Healthy);
                 }
+                world.record();
                 Ok(())
             }
             FakeHealth::Unhealthy => Err(EngineError::WaitFailed {
