@@ -34,6 +34,14 @@ pub trait Reporter<O>: Progress<O> {
     fn rolling_back(&self, services: &[String], to: Option<u32>);
 }
 
+/// Hears nothing (tests, library callers that only want the result).
+impl<O: Op> Reporter<O> for apply::Silent {
+    fn waiting_for_lock(&self, _: &str) {}
+    fn planned(&self, _: &Plan<O>) {}
+    fn replanned(&self, _: &Plan<O>) {}
+    fn rolling_back(&self, _: &[String], _: Option<u32>) {}
+}
+
 /// What a deploy did.
 #[derive(Debug)]
 pub struct Deployed<O> {

@@ -158,3 +158,62 @@ proptest! {
         })?;
     }
 }
+
+/// The deploy procedure on the fake engine with a store in a temporary directory.
+fn target(engine: &FakeEngine, state: &Path) -> swarmctl::target::host::HostTarget {
+    let dir = state.display().to_string();
+    let store = swarmctl::store::local::LocalStore::new("fake", move |name| (name == "SWARMCTL_STATE_DIR").then(|| dir.clone()));
+    swarmctl::target::host::HostTarget { engine: Arc::new(engine.clone()), store }
+}
+
+fn with_auto_rollback(version: u32) -> String {
+    web(4, "1", "0", true, version).replace("x-rollout: {", "x-rollout: {auto_rollback: true, ")
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_auto_rollback_a_failed_rollout_goes_back_to_the_last_converged_revision() {
+    use swarmctl::deploy::{deploy, DeployOptions};
+    let (dir, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let engine = engine();
+    let target = target(&engine, state.path());
+    let options = DeployOptions::default();
+    let v1 = stack(dir.path(), &with_auto_rollback(1));
+    let first = deploy(&target, &v1, &options, &Silent).await.unwrap();
+    assert!(first.report.converged() && first.rolled_back.is_none());
+
+    engine.set_health_by_env("VERSION=2", FakeHealth::Unhealthy);
+    let v2 = stack(dir.path(), &with_auto_rollback(2));
+    let second = deploy(&target, &v2, &options, &Silent).await.unwrap();
+    assert!(!second.report.converged());
+    let rolled = second.rolled_back.expect("rolled back");
+    assert_eq!((rolled.services.as_slice(), rolled.to), (["web".to_string()].as_slice(), Some(1)));
+    assert!(rolled.report.as_ref().is_some_and(|r| r.converged()), "the rollback itself converged");
+    // Version 1 runs again, 4 replicas, and the revision says what happened.
+    let web: Vec<ObservedContainer> = engine.containers().into_iter().filter(|c| c.labels.get(LABEL_SERVICE).is_some_and(|s| s == "web")).collect();
+    assert_eq!(web.len(), 4, "{web:?}");
+    assert!(plan_for(&engine, &v1).await.is_empty(), "what runs is revision 1's web");
+    let revisions = swarmctl::store::Store::revisions(&target.store, "shop").await.unwrap();
+    assert_eq!(revisions.len(), 2);
+    assert_eq!(revisions[1].content.result, "failed");
+    assert_eq!(revisions[1].content.note.as_deref(), Some("web rolled back to 1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_to_a_revision_deploys_its_stack_again_and_is_recorded() {
+    use swarmctl::deploy::{deploy, rollback, DeployOptions};
+    let (dir, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let engine = engine();
+    let target = target(&engine, state.path());
+    let options = DeployOptions::default();
+    for version in 1..=3 {
+        let deployed = deploy(&target, &stack(dir.path(), &web(2, "1", "0", false, version)), &options, &Silent).await.unwrap();
+        assert!(deployed.report.converged());
+    }
+    let back = rollback(&target, "shop", Some(1), &|_, _| None, &options, &Silent).await.unwrap();
+    assert!(back.report.converged());
+    assert!(plan_for(&engine, &stack(dir.path(), &web(2, "1", "0", false, 1))).await.is_empty(), "revision 1 runs");
+    let revisions = swarmctl::store::Store::revisions(&target.store, "shop").await.unwrap();
+    assert_eq!(revisions.last().map(|r| (r.number, r.content.note.clone())), Some((4, Some("rollback to 1".into()))));
+    let missing = rollback(&target, "shop", Some(9), &|_, _| None, &options, &Silent).await.unwrap_err();
+    assert_eq!(missing.to_string(), "stack `shop` has no revision 9 (it has 1, 2, 3, 4)");
+}
