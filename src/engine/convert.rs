@@ -87,7 +87,8 @@ pub(crate) fn container_create_body(spec: &ContainerSpec) -> ContainerCreateBody
         working_dir: spec.working_dir.clone(),
         labels: to_hash_map(&spec.labels),
         stop_signal: spec.stop_signal.clone(),
-        stop_timeout: spec.stop_grace.map(|grace| i64::try_from(grace.as_secs()).unwrap_or(i64::MAX)),
+        // Whole seconds, rounded up: a `1.5s` grace must not become 1 s for `docker stop`.
+        stop_timeout: spec.stop_grace.map(|grace| i64::try_from(grace.as_secs() + u64::from(grace.subsec_nanos() > 0)).unwrap_or(i64::MAX)),
         host_config: Some(host_config(spec, network_mode)),
         networking_config,
         ..Default::default()
@@ -662,6 +663,10 @@ mod tests {
         assert_eq!(body.labels.as_ref().and_then(|labels| labels.get("io.swarmctl.stack")).map(String::as_str), Some("demo"));
         assert_eq!(body.stop_signal.as_deref(), Some("SIGQUIT"));
         assert_eq!(body.stop_timeout, Some(25));
+        for (grace, seconds) in [(Duration::from_millis(1500), 2), (Duration::from_millis(1), 1), (Duration::ZERO, 0), (Duration::from_secs(3), 3)] {
+            let body = container_create_body(&ContainerSpec { stop_grace: Some(grace), ..web_spec() });
+            assert_eq!(body.stop_timeout, Some(seconds), "a {grace:?} grace period rounds up to whole seconds");
+        }
         let host = body.host_config.expect("host config");
         assert_eq!(host.memory, Some(64 << 20));
         assert_eq!(host.nano_cpus, Some(500_000_000));
