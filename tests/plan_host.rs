@@ -238,3 +238,61 @@ async fn down_removes_dependents_first() {
     assert!(stop("shop-db-0").after.contains(&removal("shop-migrate-1")), "db stops after migrate is gone");
     assert!(stop("shop-cache-1").after.contains(&removal("shop-web-1")), "cache stops after web is gone");
 }
+
+const EXTERNAL: &str = r#"
+name: shop
+services:
+  web:
+    image: swarmctl-test/testapp:latest
+    networks: [shared]
+    volumes: [uploads:/srv/uploads]
+networks:
+  shared: {external: {name: platform-net}}
+volumes:
+  uploads: {external: {name: platform-uploads}}
+"#;
+
+/// External networks and volumes are used by the name they are given, in the old
+/// `external: {name: x}` spelling too, and must exist: the engine would make an empty volume
+/// in place of a missing one (docker-compose refuses that too).
+#[tokio::test]
+async fn external_networks_and_volumes_are_used_by_their_name_and_must_exist() {
+    use swarmctl::model::host::{ObservedNetwork, ObservedVolume};
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let loaded = stack(dir.path(), EXTERNAL);
+    let observed = engine.observe("shop", &candidate_names(&loaded.stack)).await.unwrap();
+    let error = plan(&loaded.stack, &loaded.graph, &observed, &PlanOptions::default()).unwrap_err();
+    insta::assert_snapshot!("external_missing", error.to_string());
+
+    engine.add_network(ObservedNetwork { id: "net-platform".into(), name: "platform-net".into(), labels: Default::default() });
+    engine.add_volume(ObservedVolume { name: "platform-uploads".into(), labels: Default::default() });
+    let planned = deploy(&engine, &loaded).await;
+    let (spec, network) = planned
+        .steps
+        .iter()
+        .find_map(|s| match &s.op {
+            HostOp::CreateContainer { spec, network } => Some((spec.clone(), network.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(spec.mounts[0].source, "platform-uploads");
+    assert_eq!(network, Some(swarmctl::plan::host::NetworkRef::Existing("platform-net".into())));
+    assert!(!planned.steps.iter().any(|s| matches!(s.op, HostOp::CreateNetwork { .. } | HostOp::CreateVolume { .. })), "{planned}");
+    assert!(plan_for(&engine, &loaded).await.is_empty());
+}
+
+/// One host has no config or secret objects: an external one is refused at the service that
+/// mounts it, rather than the container starting without the file.
+#[tokio::test]
+async fn external_configs_and_secrets_are_refused_on_one_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let yaml = "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    configs: [settings]\n    secrets:\n      - source: token\n        target: api-token\nconfigs:\n  settings: {external: true}\nsecrets:\n  token: {external: true, name: shop-token}\n";
+    let loaded = stack(dir.path(), yaml);
+    let observed = engine.observe("shop", &candidate_names(&loaded.stack)).await.unwrap();
+    let error = plan(&loaded.stack, &loaded.graph, &observed, &PlanOptions::default()).unwrap_err();
+    insta::assert_snapshot!("external_files_refused", error.to_string());
+    assert_eq!(error.problems.len(), 2);
+    assert!(error.problems.iter().all(|p| p.pos.is_some()), "each at the mount that names it: {error}");
+}

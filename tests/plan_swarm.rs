@@ -242,3 +242,16 @@ async fn an_ordinal_whose_node_is_down_stays_there_and_is_reported_and_the_rest_
     assert!(lost_row.contains("down"), "{text}");
     assert!(!status.all_ready());
 }
+
+/// External networks and secrets are looked up by the name they are given, in the old
+/// `external: {name: x}` spelling too.
+#[tokio::test(start_paused = true)]
+async fn external_objects_are_looked_up_by_their_external_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let yaml = "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    networks: [shared]\n    secrets: [token]\nnetworks:\n  shared: {external: {name: platform-net}}\nsecrets:\n  token: {external: {name: platform-token}}\n";
+    let loaded = stack(dir.path(), yaml);
+    let error = plan(&loaded.stack, &loaded.graph, &observe(&engine, &loaded).await, &PlanOptions::default()).unwrap_err().to_string();
+    assert!(error.contains("external network `platform-net` does not exist"), "{error}");
+    assert!(error.contains("external secret `platform-token` does not exist"), "{error}");
+}

@@ -110,6 +110,7 @@ invalid! {
     two_services_with_one_container_name => "duplicate-container-name",
     a_dotenv_that_is_a_directory => "dotenv-is-a-directory",
     a_dotenv_that_is_not_utf8 => "dotenv-not-utf8",
+    external_name_and_name_that_differ => "external-name-conflict",
 }
 
 warnings! {

@@ -79,8 +79,8 @@ pub fn convert(root: &Node, input: &ConvertInput<'_>, sources: &mut Sources, out
     Stack {
         name: input.name.to_string(),
         dir: input.dir.to_path_buf(),
-        networks: entries(root.get("networks")).map(|(n, node)| (n.to_string(), network(node))).collect(),
-        volumes: entries(root.get("volumes")).map(|(n, node)| (n.to_string(), volume(node))).collect(),
+        networks: entries(root.get("networks")).map(|(n, node)| (n.to_string(), network(n, node, converter.out))).collect(),
+        volumes: entries(root.get("volumes")).map(|(n, node)| (n.to_string(), volume(n, node, converter.out))).collect(),
         configs: entries(root.get("configs")).map(|(n, node)| (n.to_string(), converter.file_object(n, node, false))).collect(),
         secrets: entries(root.get("secrets")).map(|(n, node)| (n.to_string(), converter.file_object(n, node, true))).collect(),
         services,
@@ -564,7 +564,7 @@ impl Converter<'_, '_> {
         let external = node.get("external").is_some_and(|e| boolean(e) != Some(false));
         let mut object = FileObject {
             external,
-            name: node.get("name").and_then(Node::as_text).map(str::to_string),
+            name: declared_name(if secret { "secret" } else { "config" }, name, node, self.out),
             file: None,
             content: Vec::new(),
             hash: String::new(),
@@ -944,9 +944,9 @@ fn placement(deploy: Option<&Node>) -> Placement {
     }
 }
 
-fn network(node: &Node) -> Network {
+fn network(key: &str, node: &Node, out: &mut Diagnostics) -> Network {
     Network {
-        name: node.get("name").and_then(Node::as_text).map(str::to_string),
+        name: declared_name("network", key, node, out),
         driver: node.get("driver").and_then(Node::as_text).map(str::to_string),
         external: node.get("external").is_some_and(|e| boolean(e) != Some(false)),
         internal: node.get("internal").and_then(boolean).unwrap_or(false),
@@ -975,9 +975,36 @@ fn network(node: &Node) -> Network {
     }
 }
 
-fn volume(node: &Node) -> Volume {
+/// The name a network, volume, config or secret is known by: `name`, or the older
+/// `external: {name: x}` (compose file format 3; the specification deprecates it for `name:`
+/// beside `external: true`, and docker compose v2 warns about it). Both, naming different
+/// objects, is an error: which one is meant cannot be guessed.
+fn declared_name(kind: &str, key: &str, node: &Node, out: &mut Diagnostics) -> Option<String> {
+    let name = node.get("name").and_then(Node::as_text);
+    let Some(legacy) = node.get("external").and_then(|e| e.get("name")) else { return name.map(str::to_string) };
+    let legacy_name = legacy.as_text().unwrap_or_default();
+    match name {
+        Some(name) if name != legacy_name => {
+            out.error(legacy.pos, format!("{kind} `{key}`: `external.name` (`{legacy_name}`) and `name` (`{name}`) name different objects")).hint =
+                Some("keep one: `name: …` beside `external: true` (`external.name` is its older spelling)".into());
+            Some(name.to_string())
+        }
+        Some(_) => {
+            out.warning(legacy.pos, format!("{kind} `{key}`: `external.name` is deprecated")).hint =
+                Some(format!("remove it: `name: {legacy_name}` says the same"));
+            Some(legacy_name.to_string())
+        }
+        None => {
+            out.warning(legacy.pos, format!("{kind} `{key}`: `external.name` is deprecated")).hint =
+                Some(format!("write `name: {legacy_name}` beside `external: true`"));
+            Some(legacy_name.to_string())
+        }
+    }
+}
+
+fn volume(key: &str, node: &Node, out: &mut Diagnostics) -> Volume {
     Volume {
-        name: node.get("name").and_then(Node::as_text).map(str::to_string),
+        name: declared_name("volume", key, node, out),
         driver: node.get("driver").and_then(Node::as_text).map(str::to_string),
         external: node.get("external").is_some_and(|e| boolean(e) != Some(false)),
         driver_opts: key_values(node.get("driver_opts")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),

@@ -7,6 +7,7 @@ use crate::model::objects::{
     ContainerSpec, FileContent, FileDelivery, Healthcheck, Mount, MountKind, NetworkAttachment, PortBinding, Resources,
     RestartPolicy, Ulimit, Device, LogConfig,
 };
+use crate::diagnostics::Diagnostic;
 use crate::model::stack::{self as model, Kind, Service, Stack};
 use crate::plan::naming::{image, ordinal_volume_name, replica_numbers, service_networks, spec_hash, volume_name};
 use std::collections::BTreeMap;
@@ -297,6 +298,21 @@ fn ulimits(value: Option<&serde_json::Value>) -> Vec<Ulimit> {
             Ulimit { name: name.clone(), soft, hard }
         })
         .collect()
+}
+
+/// One host has no config or secret objects: an `external` one (a Swarm object) cannot be
+/// delivered, and a container without its file would start anyway. An error at the mount.
+pub fn external_files(stack: &Stack, service: &Service) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    for (kind, mounts, objects) in [("config", &service.configs, &stack.configs), ("secret", &service.secrets, &stack.secrets)] {
+        for mount in mounts.iter().filter(|m| objects.get(&m.source).is_some_and(|o| o.external)) {
+            problems.push(
+                Diagnostic::error(mount.pos, format!("service `{}`: {kind} `{}` is external, and one host has no {kind} objects to deliver it from", service.name, mount.source))
+                    .with_hint(format!("for one host, give `{kind}s.{}` a `file:`, `environment:` or `content:` in place of `external` (an overlay can), or deploy to a swarm", mount.source)),
+            );
+        }
+    }
+    problems
 }
 
 /// Configs and secrets delivered as files before start: mode 0444 and owner root unless the
