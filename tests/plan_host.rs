@@ -296,3 +296,15 @@ async fn external_configs_and_secrets_are_refused_on_one_host() {
     assert_eq!(error.problems.len(), 2);
     assert!(error.problems.iter().all(|p| p.pos.is_some()), "each at the mount that names it: {error}");
 }
+
+/// On one host, `deploy.mode: global-job` is a job with one run (one host is one node).
+#[tokio::test]
+async fn a_global_job_runs_once_on_one_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let loaded = stack(dir.path(), "name: shop\nservices:\n  prepare:\n    image: swarmctl-test/testapp:latest\n    deploy: {mode: global-job}\n");
+    let planned = deploy(&engine, &loaded).await;
+    let waits: Vec<&HostOp> = planned.steps.iter().map(|s| &s.op).filter(|op| matches!(op, HostOp::WaitCompleted { .. })).collect();
+    assert_eq!(waits.len(), 1, "{planned}");
+    assert!(plan_for(&engine, &loaded).await.is_empty());
+}

@@ -255,3 +255,20 @@ async fn external_objects_are_looked_up_by_their_external_name() {
     assert!(error.contains("external network `platform-net` does not exist"), "{error}");
     assert!(error.contains("external secret `platform-token` does not exist"), "{error}");
 }
+
+/// `deploy.mode: global-job` runs one task to completion on every node, not one on one node;
+/// its dependents wait for all of them.
+#[tokio::test(start_paused = true)]
+async fn a_global_job_runs_on_every_node() {
+    use swarmctl::model::service::ServiceMode;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let yaml = "name: shop\nservices:\n  prepare:\n    image: swarmctl-test/testapp:latest\n    deploy: {mode: global-job}\n  web:\n    image: swarmctl-test/testapp:latest\n    depends_on: {prepare: {condition: service_completed_successfully}}\n";
+    let loaded = stack(dir.path(), yaml);
+    let planned = deploy(&engine, &loaded).await;
+    assert_eq!(engine.service("shop_prepare").unwrap().mode, ServiceMode::GlobalJob);
+    let create = planned.steps.iter().find(|s| s.op.verb() == "create service" && s.op.object() == "shop_web").unwrap();
+    let wait = planned.steps.iter().find(|s| matches!(s.op, SwarmOp::WaitService(_)) && s.service.as_deref() == Some("prepare")).unwrap();
+    assert!(create.after.contains(&wait.id), "{planned}");
+    assert!(plan_for(&engine, &loaded).await.is_empty(), "a completed global job is not run again");
+}

@@ -77,6 +77,7 @@ invalid! {
     non_integer_replicas => "non-integer-replicas",
     container_name_with_replicas => "container-name-with-replicas",
     replicas_with_global_mode => "replicas-with-global-mode",
+    replicas_with_global_job_mode => "replicas-with-global-job",
     undefined_networks_volumes_configs_secrets => "undefined-resources",
     rollout_with_max_surge_and_max_unavailable_zero => "rollout-both-zero",
     config_and_secret_files_outside_the_stack => "config-outside-directory",

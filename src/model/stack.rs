@@ -264,6 +264,10 @@ pub struct SwarmSettings {
     /// `endpoint_mode: dnsrr`: DNS round robin instead of a virtual IP.
     pub dnsrr: bool,
     pub restart_policy: Option<SwarmRestart>,
+    /// `deploy.mode: global-job`: a job with one task on every node. One host runs it once,
+    /// as any job.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub global_job: bool,
 }
 
 impl SwarmSettings {

@@ -226,7 +226,7 @@ impl Converter<'_, '_> {
             resources: resources(deploy, node),
             placement: placement(deploy),
             rollout: self.rollout(name, node, kind),
-            swarm: swarm_settings(deploy),
+            swarm: SwarmSettings { global_job: kind == Kind::Job && deploy_mode(node) == Some("global-job"), ..swarm_settings(deploy) },
             positions,
             extra: PASSED_THROUGH.iter().filter_map(|k| get(k).map(|v| (k.to_string(), passed_through(k, v)))).collect(),
         }
@@ -242,7 +242,7 @@ impl Converter<'_, '_> {
                 Kind::Deployment
             });
         }
-        match node.get("deploy").and_then(|d| d.get("mode")).and_then(Node::as_text) {
+        match deploy_mode(node) {
             Some("global") => Kind::Daemonset,
             Some("replicated-job" | "global-job") => Kind::Job,
             Some("replicated") | None => Kind::Deployment,
@@ -272,6 +272,11 @@ impl Converter<'_, '_> {
             Some(n) if kind == Kind::Daemonset => {
                 self.out.error(written.pos, format!("service `{name}`: replicas ({n}) cannot be set with global mode (one per node)")).hint =
                     Some("remove `replicas`, or use `deploy.mode: replicated`".into());
+                1
+            }
+            Some(n) if kind == Kind::Job && deploy_mode(node) == Some("global-job") => {
+                self.out.error(written.pos, format!("service `{name}`: replicas ({n}) cannot be set with global-job mode (one per node)")).hint =
+                    Some("remove `replicas`, or use `deploy.mode: replicated-job`".into());
                 1
             }
             Some(n) if n > i64::from(MAX_REPLICAS) => {
@@ -840,6 +845,11 @@ fn network_addresses(node: Option<&Node>) -> BTreeMap<String, NetworkAddress> {
         .collect()
 }
 
+/// `deploy.mode` as written.
+fn deploy_mode(service: &Node) -> Option<&str> {
+    service.get("deploy").and_then(|d| d.get("mode")).and_then(Node::as_text)
+}
+
 /// The `deploy` keys only a swarm reads.
 fn swarm_settings(deploy: Option<&Node>) -> SwarmSettings {
     let Some(deploy) = deploy else { return SwarmSettings::default() };
@@ -852,6 +862,7 @@ fn swarm_settings(deploy: Option<&Node>) -> SwarmSettings {
             max_attempts: policy.get("max_attempts").and_then(integer).map(|n| n.max(0) as u64),
             window: policy.get("window").and_then(duration),
         }),
+        global_job: false,
     }
 }
 

@@ -63,11 +63,12 @@ impl Desired<'_> {
     }
 
     /// The Swarm mode: an ordinal is one replica; a daemonset runs on every node; a job runs
-    /// its replicas to completion.
+    /// its replicas to completion, or one task on every node (`global-job`).
     pub fn mode(&self) -> ServiceMode {
         match (self.service.kind, self.ordinal) {
             (_, Some(_)) => ServiceMode::Replicated { replicas: 1 },
             (Kind::Daemonset, None) => ServiceMode::Global,
+            (Kind::Job, None) if self.service.swarm.global_job => ServiceMode::GlobalJob,
             (Kind::Job, None) => ServiceMode::ReplicatedJob { total: u64::from(self.service.replicas) },
             (_, None) => ServiceMode::Replicated { replicas: u64::from(self.service.replicas) },
         }
