@@ -272,3 +272,14 @@ async fn a_global_job_runs_on_every_node() {
     assert!(create.after.contains(&wait.id), "{planned}");
     assert!(plan_for(&engine, &loaded).await.is_empty(), "a completed global job is not run again");
 }
+
+/// `volume.nocopy` reaches the service's mount (the engine sends it as `VolumeOptions.NoCopy`).
+#[tokio::test(start_paused = true)]
+async fn volume_nocopy_reaches_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let yaml = "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    volumes:\n      - {type: volume, source: data, target: /data, volume: {nocopy: true}}\n      - cache:/cache\nvolumes: {data: {}, cache: {}}\n";
+    deploy(&engine, &stack(dir.path(), yaml)).await;
+    let mounts = engine.service("shop_web").unwrap().container.mounts;
+    assert_eq!(mounts.iter().map(|m| (m.target.as_str(), m.no_copy)).collect::<Vec<_>>(), [("/data", true), ("/cache", false)]);
+}

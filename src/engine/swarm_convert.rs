@@ -367,9 +367,9 @@ fn mount(mount: &ServiceMount) -> BollardMount {
         MountKind::Tmpfs => (MountType::TMPFS, None),
     };
     let volume_options = (mount.kind == MountKind::Volume
-        && (!mount.volume_labels.is_empty() || mount.volume_driver.is_some() || !mount.volume_options.is_empty()))
+        && (mount.no_copy || !mount.volume_labels.is_empty() || mount.volume_driver.is_some() || !mount.volume_options.is_empty()))
     .then(|| MountVolumeOptions {
-        no_copy: None,
+        no_copy: mount.no_copy.then_some(true),
         labels: to_hash_map(&mount.volume_labels),
         driver_config: (mount.volume_driver.is_some() || !mount.volume_options.is_empty()).then(|| {
             MountVolumeOptionsDriverConfig {
@@ -895,6 +895,7 @@ mod tests {
                         volume_labels: BTreeMap::from([(LABEL_STACK.into(), "demo".into())]),
                         volume_driver: Some("local".into()),
                         volume_options: BTreeMap::from([("type".into(), "tmpfs".into())]),
+                        no_copy: true,
                         tmpfs_size: None,
                     },
                     ServiceMount {
@@ -905,6 +906,7 @@ mod tests {
                         volume_labels: BTreeMap::new(),
                         volume_driver: None,
                         volume_options: BTreeMap::new(),
+                        no_copy: false,
                         tmpfs_size: Some(1 << 20),
                     },
                     ServiceMount {
@@ -915,6 +917,7 @@ mod tests {
                         volume_labels: BTreeMap::new(),
                         volume_driver: None,
                         volume_options: BTreeMap::new(),
+                        no_copy: false,
                         tmpfs_size: None,
                     },
                 ],
@@ -1153,6 +1156,7 @@ mod tests {
         );
         let volume = mounts[0].volume_options.as_ref().expect("volume options");
         assert_eq!(volume.labels.as_ref().and_then(|labels| labels.get(LABEL_STACK)).map(String::as_str), Some("demo"));
+        assert_eq!(volume.no_copy, Some(true), "volume.nocopy");
         let driver = volume.driver_config.as_ref().expect("driver");
         assert_eq!(driver.name.as_deref(), Some("local"));
         assert_eq!(mounts[1].tmpfs_options.as_ref().and_then(|tmpfs| tmpfs.size_bytes), Some(1 << 20));

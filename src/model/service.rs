@@ -108,6 +108,9 @@ pub struct ServiceMount {
     pub volume_labels: BTreeMap<String, String>,
     pub volume_driver: Option<String>,
     pub volume_options: BTreeMap<String, String>,
+    /// A volume not populated from the image's content at the target (`volume.nocopy`).
+    #[serde(default)]
+    pub no_copy: bool,
     pub tmpfs_size: Option<i64>,
 }
 

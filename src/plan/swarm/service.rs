@@ -190,6 +190,7 @@ fn template(stack: &Stack, service: &Service, container: ContainerSpec, labels: 
             volume_labels: BTreeMap::new(),
             volume_driver: None,
             volume_options: BTreeMap::new(),
+            no_copy: false,
             tmpfs_size: size,
         }
     }));
@@ -261,6 +262,7 @@ fn mount(stack: &Stack, mount: &objects::Mount, key: &str) -> ServiceMount {
         volume_labels,
         volume_driver,
         volume_options,
+        no_copy: mount.no_copy,
         tmpfs_size: mount.tmpfs_size,
     }
 }
