@@ -170,6 +170,17 @@ async fn keys_a_swarm_cannot_honour_and_unplaceable_services_are_refused_before_
     let privileged = stack(dir.path(), "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    privileged: true\n");
     let error = plan(&privileged.stack, &privileged.graph, &observe(&engine, &privileged).await, &PlanOptions::default()).unwrap_err();
     assert!(error.to_string().contains("a swarm service has no `privileged`"), "{error}");
+    // A value that asks for nothing a task would not get anyway is no reason to refuse.
+    let harmless = stack(
+        dir.path(),
+        "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    privileged: false\n    devices: []\n    security_opt: []\n    volumes_from: []\n    pid: \"\"\n    ipc: private\n    userns_mode: \"\"\n    runtime: \"\"\n    cgroup_parent: \"\"\n",
+    );
+    plan(&harmless.stack, &harmless.graph, &observe(&engine, &harmless).await, &PlanOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let cgroup = stack(dir.path(), "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    cgroup_parent: /batch\n    security_opt: [seccomp=unconfined]\n");
+    let error = plan(&cgroup.stack, &cgroup.graph, &observe(&engine, &cgroup).await, &PlanOptions::default()).unwrap_err();
+    let refused: Vec<&str> = error.problems.iter().map(|p| p.message.as_str()).collect();
+    assert_eq!(refused, ["service `web`: a swarm service has no `security_opt`", "service `web`: a swarm service has no `cgroup_parent`"]);
+    assert!(error.problems.iter().all(|p| p.pos.is_some()), "each at its key");
     let unplaceable = stack(
         dir.path(),
         "name: shop\nservices:\n  db:\n    image: swarmctl-test/testapp:latest\n    deploy:\n      placement: {constraints: [node.labels.tier == data]}\n",

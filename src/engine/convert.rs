@@ -150,6 +150,7 @@ fn host_config(spec: &ContainerSpec, network_mode: Option<String>) -> HostConfig
         ),
         runtime: spec.runtime.clone(),
         volumes_from: non_empty(&spec.volumes_from),
+        cgroup_parent: spec.cgroup_parent.clone(),
         extra_hosts: non_empty(&spec.extra_hosts),
         privileged: Some(spec.privileged),
         readonly_rootfs: Some(spec.read_only),
@@ -667,6 +668,8 @@ mod tests {
             let body = container_create_body(&ContainerSpec { stop_grace: Some(grace), ..web_spec() });
             assert_eq!(body.stop_timeout, Some(seconds), "a {grace:?} grace period rounds up to whole seconds");
         }
+        let parented = container_create_body(&ContainerSpec { cgroup_parent: Some("/batch".into()), ..web_spec() });
+        assert_eq!(parented.host_config.and_then(|host| host.cgroup_parent).as_deref(), Some("/batch"));
         let host = body.host_config.expect("host config");
         assert_eq!(host.memory, Some(64 << 20));
         assert_eq!(host.nano_cpus, Some(500_000_000));

@@ -169,6 +169,8 @@ pub struct ContainerSpec {
     pub platform: Option<String>,
     /// Containers whose volumes this one mounts, `name[:ro|:rw]`.
     pub volumes_from: Vec<String>,
+    /// The cgroup the container's cgroup is made under.
+    pub cgroup_parent: Option<String>,
 }
 
 /// One published port.

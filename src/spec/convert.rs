@@ -20,7 +20,7 @@ const PASSED_THROUGH: &[&str] = &[
     "tmpfs", "ulimits", "dns", "dns_search", "dns_opt", "shm_size", "expose", "mem_limit", "mem_reservation",
     "cpus", "cpu_shares", "pids_limit", "logging", "devices", "security_opt", "group_add", "domainname",
     "oom_score_adj", "ipc", "pid", "platform", "userns_mode", "runtime", "mac_address", "cpuset", "mem_swappiness",
-    "cpu_quota", "cpu_period", "memswap_limit", "volumes_from", "links",
+    "cpu_quota", "cpu_period", "memswap_limit", "volumes_from", "links", "cgroup_parent",
 ];
 
 /// Service keys the model reads.

@@ -116,7 +116,8 @@ pub fn container_spec(stack: &Stack, service: &Service, replica: u32, fields: &B
     let extra = &service.extra;
     let strings = |key: &str| strings(extra, key);
     let text = |key: &str| extra.get(key).and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_number().map(|n| n.to_string())));
-    let flag = |key: &str| extra.get(key).and_then(serde_json::Value::as_bool);
+    // The schema takes `"true"` and `"false"` for booleans too.
+    let flag = |key: &str| extra.get(key).and_then(|v| v.as_bool().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
 
     ContainerSpec {
         name,
@@ -213,6 +214,7 @@ pub fn container_spec(stack: &Stack, service: &Service, replica: u32, fields: &B
                 mode.map_or(container.clone(), |mode| format!("{container}:{mode}"))
             })
             .collect(),
+        cgroup_parent: text("cgroup_parent").filter(|parent| !parent.is_empty()),
     }
 }
 
