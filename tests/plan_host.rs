@@ -308,3 +308,16 @@ async fn a_global_job_runs_once_on_one_host() {
     assert_eq!(waits.len(), 1, "{planned}");
     assert!(plan_for(&engine, &loaded).await.is_empty());
 }
+
+/// `pull_policy` is not acted on (nothing is pulled): changing it changes no container.
+#[tokio::test]
+async fn pull_policy_is_not_part_of_the_spec_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let yaml = "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n";
+    deploy(&engine, &stack(dir.path(), yaml)).await;
+    for policy in ["always", "never", "build"] {
+        let changed = stack(dir.path(), &format!("{yaml}    pull_policy: {policy}\n"));
+        assert!(plan_for(&engine, &changed).await.is_empty(), "pull_policy: {policy}");
+    }
+}

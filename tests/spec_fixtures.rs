@@ -120,6 +120,7 @@ warnings! {
     keys_accepted_but_not_acted_on => "keys-not-acted-on",
     near_misses_of_our_extensions => "extension-near-misses",
     job_with_several_replicas => "job-with-replicas",
+    pull_policies_other_than_never_and_missing => "pull-policy",
 }
 
 valid! {

@@ -149,6 +149,7 @@ impl Converter<'_, '_> {
                 }
             }
         }
+        self.warn_pull_policy(name, node);
         let kind = self.kind(name, node);
         let replicas = self.replicas(name, node, kind);
         let mut environment = BTreeMap::new();
@@ -230,6 +231,20 @@ impl Converter<'_, '_> {
             positions,
             extra: PASSED_THROUGH.iter().filter_map(|k| get(k).map(|v| (k.to_string(), passed_through(k, v)))).collect(),
         }
+    }
+
+    /// Images are never pulled (no registry is used), and built only when missing: `never`
+    /// and `missing` (`if_not_present`) say what swarmctl does anyway; other policies are not
+    /// acted on.
+    fn warn_pull_policy(&mut self, name: &str, node: &Node) {
+        let Some(policy) = node.get("pull_policy") else { return };
+        let value = policy.as_text().unwrap_or_default();
+        let (why, hint) = match value {
+            "never" | "missing" | "if_not_present" => return,
+            "build" => ("swarmctl builds an image only when it is missing", "remove the image (`docker image rm`) to have it built again"),
+            _ => ("swarmctl never pulls images", "load the image on the engine (on every node of a swarm) before deploying"),
+        };
+        self.out.warning(policy.pos, format!("service `{name}`: `pull_policy` is accepted but not acted on yet: `{value}` is ignored, {why}")).hint = Some(hint.into());
     }
 
     fn kind(&mut self, name: &str, node: &Node) -> Kind {
