@@ -121,6 +121,7 @@ warnings! {
     near_misses_of_our_extensions => "extension-near-misses",
     job_with_several_replicas => "job-with-replicas",
     pull_policies_other_than_never_and_missing => "pull-policy",
+    a_dependency_restart_is_not_acted_on => "depends-on-restart",
 }
 
 valid! {

@@ -333,6 +333,13 @@ impl Converter<'_, '_> {
                     }
                     d.required = e.value.get("required").and_then(boolean).unwrap_or(true);
                     d.restart = e.value.get("restart").and_then(boolean).unwrap_or(false);
+                    if let Some(restart) = e.value.get("restart").filter(|_| d.restart) {
+                        let message = format!(
+                            "service `{name}`: `depends_on.{}.restart` is accepted but not acted on yet: `{name}` is not restarted when `{}` is replaced",
+                            e.key, e.key
+                        );
+                        self.out.warning(restart.pos, message).hint = Some(format!("remove it; to restart `{name}`, change it too (any change replaces its containers)"));
+                    }
                     d
                 })
                 .collect(),
