@@ -321,3 +321,28 @@ async fn pull_policy_is_not_part_of_the_spec_hash() {
         assert!(plan_for(&engine, &changed).await.is_empty(), "pull_policy: {policy}");
     }
 }
+
+/// `bind.propagation` (and a propagation in the short syntax), `tmpfs.mode` and
+/// `build.no_cache` reach the engine.
+#[tokio::test]
+async fn mount_options_and_build_no_cache_reach_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let yaml = "name: shop\nservices:\n  web:\n    build: {context: ., no_cache: true}\n    volumes:\n      - {type: bind, source: ./data, target: /data, bind: {propagation: rshared, create_host_path: true}}\n      - ./logs:/logs:ro,rslave\n      - {type: tmpfs, target: /run, tmpfs: {mode: 01777}}\n";
+    let loaded = stack(dir.path(), yaml);
+    let planned = plan_for(&FakeEngine::new(), &loaded).await;
+    let build = planned.steps.iter().find_map(|s| match &s.op {
+        HostOp::BuildImage { spec } => Some(spec.clone()),
+        _ => None,
+    });
+    assert!(build.unwrap().no_cache);
+    let mounts = planned.steps.iter().find_map(|s| match &s.op {
+        HostOp::CreateContainer { spec, .. } => Some(spec.mounts.clone()),
+        _ => None,
+    });
+    let options: Vec<(String, Option<String>, Option<u32>)> = mounts.unwrap().into_iter().map(|m| (m.target, m.propagation, m.tmpfs_mode)).collect();
+    assert_eq!(
+        options,
+        [("/data".into(), Some("rshared".into()), None), ("/logs".into(), Some("rslave".into()), None), ("/run".into(), None, Some(0o1777))]
+    );
+}

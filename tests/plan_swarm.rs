@@ -284,13 +284,18 @@ async fn a_global_job_runs_on_every_node() {
     assert!(plan_for(&engine, &loaded).await.is_empty(), "a completed global job is not run again");
 }
 
-/// `volume.nocopy` reaches the service's mount (the engine sends it as `VolumeOptions.NoCopy`).
+/// `volume.nocopy`, `bind.propagation` and `tmpfs.mode` reach the service's mounts (the engine
+/// sends them as `VolumeOptions.NoCopy`, `BindOptions.Propagation`, `TmpfsOptions.Mode`).
 #[tokio::test(start_paused = true)]
-async fn volume_nocopy_reaches_the_service() {
+async fn mount_options_reach_the_service() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine();
-    let yaml = "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    volumes:\n      - {type: volume, source: data, target: /data, volume: {nocopy: true}}\n      - cache:/cache\nvolumes: {data: {}, cache: {}}\n";
+    let yaml = "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    volumes:\n      - {type: volume, source: data, target: /data, volume: {nocopy: true}}\n      - cache:/cache\n      - {type: bind, source: /srv, target: /srv, bind: {propagation: rslave}}\n      - {type: tmpfs, target: /run, tmpfs: {mode: 01777}}\n    tmpfs: ['/scratch:mode=0700,size=1m']\nvolumes: {data: {}, cache: {}}\n";
     deploy(&engine, &stack(dir.path(), yaml)).await;
     let mounts = engine.service("shop_web").unwrap().container.mounts;
-    assert_eq!(mounts.iter().map(|m| (m.target.as_str(), m.no_copy)).collect::<Vec<_>>(), [("/data", true), ("/cache", false)]);
+    let options: Vec<(&str, bool, Option<&str>, Option<u32>)> = mounts.iter().map(|m| (m.target.as_str(), m.no_copy, m.propagation.as_deref(), m.tmpfs_mode)).collect();
+    assert_eq!(
+        options,
+        [("/data", true, None, None), ("/cache", false, None, None), ("/srv", false, Some("rslave"), None), ("/run", false, None, Some(0o1777)), ("/scratch", false, None, Some(0o700))]
+    );
 }

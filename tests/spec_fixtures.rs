@@ -112,6 +112,7 @@ invalid! {
     a_dotenv_that_is_a_directory => "dotenv-is-a-directory",
     a_dotenv_that_is_not_utf8 => "dotenv-not-utf8",
     external_name_and_name_that_differ => "external-name-conflict",
+    mount_options_no_engine_takes => "mount-options",
 }
 
 warnings! {
@@ -122,6 +123,7 @@ warnings! {
     job_with_several_replicas => "job-with-replicas",
     pull_policies_other_than_never_and_missing => "pull-policy",
     a_dependency_restart_is_not_acted_on => "depends-on-restart",
+    sub_keys_not_acted_on => "sub-keys-not-acted-on",
 }
 
 valid! {

@@ -13,7 +13,8 @@ use bollard::models::{
     HealthStatusEnum, HostConfig, ImageSummary, Ipam, IpamConfig, Mount as BollardMount, MountType,
     Network, NetworkCreateRequest, NetworkingConfig, PortBinding as BollardPortBinding,
     ResourcesUlimits, RestartPolicy as BollardRestartPolicy, RestartPolicyNameEnum, Volume,
-    VolumeCreateRequest, DeviceMapping, EndpointIpamConfig, HostConfigLogConfig, MountTmpfsOptions, MountVolumeOptions,
+    VolumeCreateRequest, DeviceMapping, EndpointIpamConfig, HostConfigLogConfig, MountBindOptions, MountBindOptionsPropagationEnum,
+    MountTmpfsOptions, MountVolumeOptions,
 };
 use bollard::models::{ContainerState as InspectedState, ContainerStateStatusEnum};
 
@@ -182,10 +183,19 @@ fn creates_host_path(mount: &crate::model::objects::Mount) -> bool {
     mount.kind == MountKind::Bind && mount.create_host_path
 }
 
-/// `/host/path:/target[:ro]`.
+/// `/host/path:/target[:ro][,rshared]`.
 fn bind(mount: &crate::model::objects::Mount) -> String {
-    let mode = if mount.read_only { ":ro" } else { "" };
-    format!("{}:{}{mode}", mount.source, mount.target)
+    let options: Vec<&str> = mount.read_only.then_some("ro").into_iter().chain(mount.propagation.as_deref()).collect();
+    match options.is_empty() {
+        true => format!("{}:{}", mount.source, mount.target),
+        false => format!("{}:{}:{}", mount.source, mount.target, options.join(",")),
+    }
+}
+
+/// A bind's propagation as the API names it; the loader only lets the six modes through.
+pub(crate) fn propagation(mode: Option<&str>) -> Option<MountBindOptions> {
+    let propagation = mode?.parse::<MountBindOptionsPropagationEnum>().ok()?;
+    Some(MountBindOptions { propagation: Some(propagation), ..Default::default() })
 }
 
 fn mount(mount: &crate::model::objects::Mount) -> BollardMount {
@@ -200,7 +210,9 @@ fn mount(mount: &crate::model::objects::Mount) -> BollardMount {
         typ: Some(kind),
         read_only: Some(mount.read_only),
         volume_options: mount.no_copy.then(|| MountVolumeOptions { no_copy: Some(true), ..Default::default() }),
-        tmpfs_options: mount.tmpfs_size.map(|size| MountTmpfsOptions { size_bytes: Some(size), ..Default::default() }),
+        bind_options: if mount.kind == MountKind::Bind { propagation(mount.propagation.as_deref()) } else { None },
+        tmpfs_options: (mount.tmpfs_size.is_some() || mount.tmpfs_mode.is_some())
+            .then(|| MountTmpfsOptions { size_bytes: mount.tmpfs_size, mode: mount.tmpfs_mode.map(i64::from), ..Default::default() }),
         ..Default::default()
     }
 }
@@ -618,6 +630,24 @@ mod tests {
                 (Some(MountType::TMPFS), None, Some("/scratch".into()), Some(false)),
             ]
         );
+    }
+
+    #[test]
+    fn bind_propagation_and_tmpfs_mode_reach_the_engine() {
+        let spec = ContainerSpec {
+            mounts: vec![
+                Mount { kind: MountKind::Bind, source: "/srv".into(), target: "/srv".into(), propagation: Some("rshared".into()), ..Default::default() },
+                Mount { kind: MountKind::Bind, source: "/logs".into(), target: "/logs".into(), read_only: true, create_host_path: true, propagation: Some("rslave".into()), ..Default::default() },
+                Mount { kind: MountKind::Tmpfs, target: "/tmp".into(), tmpfs_mode: Some(0o1777), ..Default::default() },
+            ],
+            ..web_spec()
+        };
+        let host = container_create_body(&spec).host_config.expect("host config");
+        let mounts = host.mounts.expect("mounts");
+        assert_eq!(mounts[0].bind_options.as_ref().and_then(|b| b.propagation), Some(MountBindOptionsPropagationEnum::RSHARED));
+        assert_eq!(mounts[1].tmpfs_options.as_ref().map(|t| (t.mode, t.size_bytes)), Some((Some(0o1777), None)));
+        // A bind whose host path may be created goes as `docker run -v` writes it.
+        assert_eq!(host.binds, Some(vec!["/logs:/logs:ro,rslave".to_string()]));
     }
 
     #[test]

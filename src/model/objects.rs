@@ -219,6 +219,12 @@ pub struct Mount {
     /// A tmpfs's size in bytes.
     #[serde(default)]
     pub tmpfs_size: Option<i64>,
+    /// A tmpfs's file mode.
+    #[serde(default)]
+    pub tmpfs_mode: Option<u32>,
+    /// A bind's propagation: `private`, `rprivate`, `shared`, `rshared`, `slave`, `rslave`.
+    #[serde(default)]
+    pub propagation: Option<String>,
 }
 
 /// Membership of one network, with DNS aliases.

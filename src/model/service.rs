@@ -112,6 +112,12 @@ pub struct ServiceMount {
     #[serde(default)]
     pub no_copy: bool,
     pub tmpfs_size: Option<i64>,
+    /// A tmpfs's file mode.
+    #[serde(default)]
+    pub tmpfs_mode: Option<u32>,
+    /// A bind's propagation (`rshared`, …).
+    #[serde(default)]
+    pub propagation: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -23,6 +23,9 @@ const PASSED_THROUGH: &[&str] = &[
     "cpu_quota", "cpu_period", "memswap_limit", "volumes_from", "links", "cgroup_parent",
 ];
 
+/// Bind propagation modes (`bind.propagation`, or an option of the short syntax).
+const PROPAGATIONS: [&str; 6] = ["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+
 /// Service keys the model reads.
 const MODELLED: &[&str] = &[
     "image", "build", "pull_policy", "command", "entrypoint", "environment", "env_file", "labels", "depends_on",
@@ -67,6 +70,14 @@ pub fn convert(root: &Node, input: &ConvertInput<'_>, sources: &mut Sources, out
     mark_jobs(&mut services);
     for (name, network) in entries(root.get("networks")) {
         warn_network_keys_not_acted_on(name, network, converter.out);
+    }
+    for (kind, key) in [("config", "configs"), ("secret", "secrets")] {
+        for (name, object) in entries(root.get(key)) {
+            // Objects carry swarmctl's labels and are named by their content; there is no driver.
+            for entry in object.as_map().unwrap_or(&[]).iter().filter(|e| matches!(e.key.as_str(), "labels" | "driver" | "driver_opts" | "template_driver")) {
+                converter.out.warning(entry.key_pos, format!("{kind} `{name}`: `{}` is accepted but not acted on yet", entry.key));
+            }
+        }
     }
     let layers = input
         .layers
@@ -150,6 +161,7 @@ impl Converter<'_, '_> {
             }
         }
         self.warn_pull_policy(name, node);
+        self.warn_sub_keys_not_acted_on(name, node);
         let kind = self.kind(name, node);
         let replicas = self.replicas(name, node, kind);
         let mut environment = BTreeMap::new();
@@ -245,6 +257,55 @@ impl Converter<'_, '_> {
             _ => ("swarmctl never pulls images", "load the image on the engine (on every node of a swarm) before deploying"),
         };
         self.out.warning(policy.pos, format!("service `{name}`: `pull_policy` is accepted but not acted on yet: `{value}` is ignored, {why}")).hint = Some(hint.into());
+    }
+
+    /// Sub-keys of the specification that load but change nothing yet get the warning the
+    /// service keys get, at their position (`build.dockerfile_inline`, `volumes[0].bind.selinux`).
+    fn warn_sub_keys_not_acted_on(&mut self, name: &str, node: &Node) {
+        /// Keys of `parent` that the specification knows at `schema` and swarmctl does not read.
+        fn check(unused: &mut Vec<(String, Pos, String)>, parent: Option<&Node>, path: &str, schema: &[&str], acted_on: &[&str]) {
+            for entry in parent.and_then(Node::as_map).unwrap_or(&[]) {
+                let known = super::schema::is_service_sub_key(&[schema, &[entry.key.as_str()]].concat());
+                if known && !acted_on.contains(&entry.key.as_str()) {
+                    unused.push((format!("{path}.{}", entry.key), entry.key_pos, String::new()));
+                }
+            }
+        }
+        let mut unused: Vec<(String, Pos, String)> = Vec::new();
+        check(&mut unused, node.get("build"), "build", &["build"], &["context", "dockerfile", "args", "target", "labels", "no_cache"]);
+        check(&mut unused, node.get("healthcheck"), "healthcheck", &["healthcheck"], &["test", "interval", "timeout", "retries", "start_period", "disable"]);
+        let resources = node.get("deploy").and_then(|d| d.get("resources"));
+        for (key, acted_on) in [("limits", &["cpus", "memory", "pids"][..]), ("reservations", &["cpus", "memory"][..])] {
+            check(&mut unused, resources.and_then(|r| r.get(key)), &format!("deploy.resources.{key}"), &["deploy", "resources", key], acted_on);
+        }
+        for entry in node.get("networks").and_then(Node::as_map).unwrap_or(&[]) {
+            check(&mut unused, Some(&entry.value), &format!("networks.{}", entry.key), &["networks"], &["aliases", "ipv4_address", "ipv6_address"]);
+        }
+        for (index, item) in node.get("env_file").and_then(Node::as_seq).unwrap_or(&[]).iter().enumerate() {
+            check(&mut unused, Some(item), &format!("env_file[{index}]"), &["env_file"], &["path", "required"]);
+        }
+        for (index, item) in node.get("volumes").and_then(Node::as_seq).unwrap_or(&[]).iter().enumerate() {
+            let kind = item.get("type").and_then(Node::as_text).unwrap_or("volume");
+            for entry in item.as_map().unwrap_or(&[]) {
+                let path = format!("volumes[{index}].{}", entry.key);
+                let schema = ["volumes", entry.key.as_str()];
+                match (entry.key.as_str(), kind) {
+                    ("bind", "bind") => check(&mut unused, Some(&entry.value), &path, &schema, &["propagation", "create_host_path"]),
+                    ("volume", "volume") => check(&mut unused, Some(&entry.value), &path, &schema, &["nocopy"]),
+                    ("tmpfs", "tmpfs") => check(&mut unused, Some(&entry.value), &path, &schema, &["size", "mode"]),
+                    ("bind" | "volume" | "tmpfs" | "image", _) => unused.push((path, entry.key_pos, format!(": the mount is of type `{kind}`"))),
+                    _ => {}
+                }
+            }
+        }
+        for (path, pos, why) in unused {
+            let hint = match path.as_str() {
+                "build.dockerfile_inline" => Some("write the Dockerfile into the build context and name it with `build.dockerfile`"),
+                "healthcheck.start_interval" => Some("Engine 20.10 (API 1.41, which swarmctl speaks) has no start interval"),
+                _ => None,
+            };
+            self.out.warning(pos, format!("service `{name}`: `{path}` is accepted but not acted on yet{why}")).hint = hint.map(str::to_string);
+        }
     }
 
     fn kind(&mut self, name: &str, node: &Node) -> Kind {
@@ -375,15 +436,30 @@ impl Converter<'_, '_> {
                     "tmpfs" => MountKind::Tmpfs,
                     _ => MountKind::Volume,
                 };
+                // Each kind reads its own options; another kind's are warned about as not acted on.
+                let options = |key: &str, of: MountKind| item.get(key).filter(|_| kind == of);
+                let (bind, volume, tmpfs) = (options("bind", MountKind::Bind), options("volume", MountKind::Volume), options("tmpfs", MountKind::Tmpfs));
+                let propagation = bind.and_then(|b| b.get("propagation"));
+                if let Some(written) = propagation.filter(|p| !p.as_text().is_some_and(|p| PROPAGATIONS.contains(&p))) {
+                    self.out.error(written.pos, format!("service `{name}`: unknown bind propagation `{}`", written.as_text().unwrap_or_default())).hint =
+                        Some(format!("bind.propagation is one of {}", PROPAGATIONS.join(", ")));
+                }
+                let mode = tmpfs.and_then(|t| t.get("mode"));
+                if let Some(written) = mode.filter(|m| file_mode(m).is_none()) {
+                    self.out.error(written.pos, format!("service `{name}`: tmpfs.mode `{}` is not a file mode", written.as_text().unwrap_or_default())).hint =
+                        Some("write it in octal with a leading 0 (`01777`, `0700`) or quoted (`\"1777\"`); a plain number is decimal, as in compose".into());
+                }
                 Mount {
                     kind,
                     source: item.get("source").and_then(Node::as_text).unwrap_or("").to_string(),
                     target: item.get("target").and_then(Node::as_text).unwrap_or("").to_string(),
                     read_only: item.get("read_only").and_then(boolean).unwrap_or(false),
                     // The long syntax creates a missing host path only when asked (the spec).
-                    create_host_path: item.get("bind").and_then(|b| b.get("create_host_path")).and_then(boolean).unwrap_or(false),
-                    no_copy: item.get("volume").and_then(|v| v.get("nocopy")).and_then(boolean).unwrap_or(false),
-                    tmpfs_size: item.get("tmpfs").and_then(|t| t.get("size")).and_then(size),
+                    create_host_path: bind.and_then(|b| b.get("create_host_path")).and_then(boolean).unwrap_or(false),
+                    no_copy: volume.and_then(|v| v.get("nocopy")).and_then(boolean).unwrap_or(false),
+                    tmpfs_size: tmpfs.and_then(|t| t.get("size")).and_then(size),
+                    tmpfs_mode: mode.and_then(file_mode),
+                    propagation: propagation.and_then(Node::as_text).filter(|p| PROPAGATIONS.contains(p)).map(str::to_string),
                     pos: item.pos,
                 }
             } else {
@@ -400,6 +476,9 @@ impl Converter<'_, '_> {
                     }
                 };
                 let bind = source.starts_with(['.', '/', '~']);
+                for relabel in options.split(',').filter(|o| *o == "z" || *o == "Z") {
+                    self.out.warning(item.pos, format!("service `{name}`: volume option `{relabel}` (SELinux relabelling) is accepted but not acted on yet"));
+                }
                 Mount {
                     kind: if bind { MountKind::Bind } else { MountKind::Volume },
                     source: source.to_string(),
@@ -409,6 +488,8 @@ impl Converter<'_, '_> {
                     create_host_path: bind,
                     no_copy: options.split(',').any(|o| o == "nocopy"),
                     tmpfs_size: None,
+                    tmpfs_mode: None,
+                    propagation: options.split(',').find(|o| bind && PROPAGATIONS.contains(o)).map(str::to_string),
                     pos: item.pos,
                 }
             };
@@ -452,9 +533,10 @@ impl Converter<'_, '_> {
             ),
         };
         let labels: BTreeMap<String, String> = key_values(node.get("labels")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
+        let no_cache = node.get("no_cache").and_then(boolean).unwrap_or(false);
         // A remote context (a Git repository or a tarball URL) is fetched by the builder.
         if is_remote_context(&context) {
-            return Build { context: PathBuf::from(context), dockerfile, args, target, labels };
+            return Build { context: PathBuf::from(context), dockerfile, args, target, labels, no_cache };
         }
         let context = match resolve_inside(self.input.dir, &context) {
             Ok(path) => path,
@@ -464,7 +546,7 @@ impl Converter<'_, '_> {
                 PathBuf::from(context)
             }
         };
-        Build { context, dockerfile, args, target, labels }
+        Build { context, dockerfile, args, target, labels, no_cache }
     }
 
     /// Reads one `env_file` entry; a missing file is fine when it says `required: false`.

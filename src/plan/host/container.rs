@@ -243,6 +243,8 @@ fn mount(stack: &Stack, service: &Service, written: &model::Mount, replica: u32)
         create_host_path: written.create_host_path,
         no_copy: written.no_copy,
         tmpfs_size: written.tmpfs_size.map(|size| size as i64),
+        tmpfs_mode: written.tmpfs_mode,
+        propagation: written.propagation.clone(),
     }
 }
 

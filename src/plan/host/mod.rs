@@ -354,7 +354,7 @@ fn plan_service(
                 tag: image_ref.clone(),
                 target: build.target.clone(),
                 labels: build.labels.clone().into_iter().chain([(LABEL_STACK.to_string(), stack.name.clone())]).collect(),
-                no_cache: false,
+                no_cache: build.no_cache,
             };
             setup.push(plan.push(HostOp::BuildImage { spec }, Cause::Missing, vec![], Some(name)));
         }
@@ -551,8 +551,7 @@ fn inherit_anonymous_volumes(spec: &mut ContainerSpec, old: &ObservedContainer) 
                 target: target.clone(),
                 read_only: false,
                 create_host_path: false,
-                no_copy: false,
-                tmpfs_size: None,
+                ..Mount::default()
             }),
         }
     }

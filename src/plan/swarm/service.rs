@@ -182,6 +182,7 @@ fn template(stack: &Stack, service: &Service, container: ContainerSpec, labels: 
     mounts.extend(container.tmpfs.iter().map(|entry| {
         let (target, options) = entry.split_once(':').unwrap_or((entry, ""));
         let size = options.split(',').find_map(|o| o.strip_prefix("size=")).and_then(crate::spec::schema::parse_size).map(|s| s as i64);
+        let mode = options.split(',').find_map(|o| o.strip_prefix("mode=")).and_then(|m| u32::from_str_radix(m, 8).ok());
         ServiceMount {
             kind: MountKind::Tmpfs,
             source: String::new(),
@@ -192,6 +193,8 @@ fn template(stack: &Stack, service: &Service, container: ContainerSpec, labels: 
             volume_options: BTreeMap::new(),
             no_copy: false,
             tmpfs_size: size,
+            tmpfs_mode: mode,
+            propagation: None,
         }
     }));
     let reference = |target: &str, file: &crate::model::stack::FileMount, object: &str| FileReference {
@@ -264,6 +267,8 @@ fn mount(stack: &Stack, mount: &objects::Mount, key: &str) -> ServiceMount {
         volume_options,
         no_copy: mount.no_copy,
         tmpfs_size: mount.tmpfs_size,
+        tmpfs_mode: mount.tmpfs_mode,
+        propagation: mount.propagation.clone(),
     }
 }
 
