@@ -219,6 +219,10 @@ async fn observe(key: &str, shape: &Shape) -> Observed {
         "build" => Some(".".to_string()),
         "extends" => Some("other".to_string()),
         "env_file" => Some("[{path: none.env, required: false}]".to_string()),
+        // An empty list asks for nothing a swarm would refuse; one entry does.
+        "devices" => Some("[/dev/fuse]".to_string()),
+        "security_opt" => Some("[no-new-privileges:true]".to_string()),
+        "volumes_from" => Some("[other]".to_string()),
         _ => Some(sample(shape)),
     };
     let line = value.map(|v| format!("    {key}: {v}\n")).unwrap_or_default();

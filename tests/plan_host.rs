@@ -238,3 +238,111 @@ async fn down_removes_dependents_first() {
     assert!(stop("shop-db-0").after.contains(&removal("shop-migrate-1")), "db stops after migrate is gone");
     assert!(stop("shop-cache-1").after.contains(&removal("shop-web-1")), "cache stops after web is gone");
 }
+
+const EXTERNAL: &str = r#"
+name: shop
+services:
+  web:
+    image: swarmctl-test/testapp:latest
+    networks: [shared]
+    volumes: [uploads:/srv/uploads]
+networks:
+  shared: {external: {name: platform-net}}
+volumes:
+  uploads: {external: {name: platform-uploads}}
+"#;
+
+/// External networks and volumes are used by the name they are given, in the old
+/// `external: {name: x}` spelling too, and must exist: the engine would make an empty volume
+/// in place of a missing one (docker-compose refuses that too).
+#[tokio::test]
+async fn external_networks_and_volumes_are_used_by_their_name_and_must_exist() {
+    use swarmctl::model::host::{ObservedNetwork, ObservedVolume};
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let loaded = stack(dir.path(), EXTERNAL);
+    let observed = engine.observe("shop", &candidate_names(&loaded.stack)).await.unwrap();
+    let error = plan(&loaded.stack, &loaded.graph, &observed, &PlanOptions::default()).unwrap_err();
+    insta::assert_snapshot!("external_missing", error.to_string());
+
+    engine.add_network(ObservedNetwork { id: "net-platform".into(), name: "platform-net".into(), labels: Default::default() });
+    engine.add_volume(ObservedVolume { name: "platform-uploads".into(), labels: Default::default() });
+    let planned = deploy(&engine, &loaded).await;
+    let (spec, network) = planned
+        .steps
+        .iter()
+        .find_map(|s| match &s.op {
+            HostOp::CreateContainer { spec, network } => Some((spec.clone(), network.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(spec.mounts[0].source, "platform-uploads");
+    assert_eq!(network, Some(swarmctl::plan::host::NetworkRef::Existing("platform-net".into())));
+    assert!(!planned.steps.iter().any(|s| matches!(s.op, HostOp::CreateNetwork { .. } | HostOp::CreateVolume { .. })), "{planned}");
+    assert!(plan_for(&engine, &loaded).await.is_empty());
+}
+
+/// One host has no config or secret objects: an external one is refused at the service that
+/// mounts it, rather than the container starting without the file.
+#[tokio::test]
+async fn external_configs_and_secrets_are_refused_on_one_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let yaml = "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    configs: [settings]\n    secrets:\n      - source: token\n        target: api-token\nconfigs:\n  settings: {external: true}\nsecrets:\n  token: {external: true, name: shop-token}\n";
+    let loaded = stack(dir.path(), yaml);
+    let observed = engine.observe("shop", &candidate_names(&loaded.stack)).await.unwrap();
+    let error = plan(&loaded.stack, &loaded.graph, &observed, &PlanOptions::default()).unwrap_err();
+    insta::assert_snapshot!("external_files_refused", error.to_string());
+    assert_eq!(error.problems.len(), 2);
+    assert!(error.problems.iter().all(|p| p.pos.is_some()), "each at the mount that names it: {error}");
+}
+
+/// On one host, `deploy.mode: global-job` is a job with one run (one host is one node).
+#[tokio::test]
+async fn a_global_job_runs_once_on_one_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let loaded = stack(dir.path(), "name: shop\nservices:\n  prepare:\n    image: swarmctl-test/testapp:latest\n    deploy: {mode: global-job}\n");
+    let planned = deploy(&engine, &loaded).await;
+    let waits: Vec<&HostOp> = planned.steps.iter().map(|s| &s.op).filter(|op| matches!(op, HostOp::WaitCompleted { .. })).collect();
+    assert_eq!(waits.len(), 1, "{planned}");
+    assert!(plan_for(&engine, &loaded).await.is_empty());
+}
+
+/// `pull_policy` is not acted on (nothing is pulled): changing it changes no container.
+#[tokio::test]
+async fn pull_policy_is_not_part_of_the_spec_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let yaml = "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n";
+    deploy(&engine, &stack(dir.path(), yaml)).await;
+    for policy in ["always", "never", "build"] {
+        let changed = stack(dir.path(), &format!("{yaml}    pull_policy: {policy}\n"));
+        assert!(plan_for(&engine, &changed).await.is_empty(), "pull_policy: {policy}");
+    }
+}
+
+/// `bind.propagation` (and a propagation in the short syntax), `tmpfs.mode` and
+/// `build.no_cache` reach the engine.
+#[tokio::test]
+async fn mount_options_and_build_no_cache_reach_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let yaml = "name: shop\nservices:\n  web:\n    build: {context: ., no_cache: true}\n    volumes:\n      - {type: bind, source: ./data, target: /data, bind: {propagation: rshared, create_host_path: true}}\n      - ./logs:/logs:ro,rslave\n      - {type: tmpfs, target: /run, tmpfs: {mode: 01777}}\n";
+    let loaded = stack(dir.path(), yaml);
+    let planned = plan_for(&FakeEngine::new(), &loaded).await;
+    let build = planned.steps.iter().find_map(|s| match &s.op {
+        HostOp::BuildImage { spec } => Some(spec.clone()),
+        _ => None,
+    });
+    assert!(build.unwrap().no_cache);
+    let mounts = planned.steps.iter().find_map(|s| match &s.op {
+        HostOp::CreateContainer { spec, .. } => Some(spec.mounts.clone()),
+        _ => None,
+    });
+    let options: Vec<(String, Option<String>, Option<u32>)> = mounts.unwrap().into_iter().map(|m| (m.target, m.propagation, m.tmpfs_mode)).collect();
+    assert_eq!(
+        options,
+        [("/data".into(), Some("rshared".into()), None), ("/logs".into(), Some("rslave".into()), None), ("/run".into(), None, Some(0o1777))]
+    );
+}

@@ -170,6 +170,17 @@ async fn keys_a_swarm_cannot_honour_and_unplaceable_services_are_refused_before_
     let privileged = stack(dir.path(), "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    privileged: true\n");
     let error = plan(&privileged.stack, &privileged.graph, &observe(&engine, &privileged).await, &PlanOptions::default()).unwrap_err();
     assert!(error.to_string().contains("a swarm service has no `privileged`"), "{error}");
+    // A value that asks for nothing a task would not get anyway is no reason to refuse.
+    let harmless = stack(
+        dir.path(),
+        "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    privileged: false\n    devices: []\n    security_opt: []\n    volumes_from: []\n    pid: \"\"\n    ipc: private\n    userns_mode: \"\"\n    runtime: \"\"\n    cgroup_parent: \"\"\n",
+    );
+    plan(&harmless.stack, &harmless.graph, &observe(&engine, &harmless).await, &PlanOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let cgroup = stack(dir.path(), "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    cgroup_parent: /batch\n    security_opt: [seccomp=unconfined]\n");
+    let error = plan(&cgroup.stack, &cgroup.graph, &observe(&engine, &cgroup).await, &PlanOptions::default()).unwrap_err();
+    let refused: Vec<&str> = error.problems.iter().map(|p| p.message.as_str()).collect();
+    assert_eq!(refused, ["service `web`: a swarm service has no `security_opt`", "service `web`: a swarm service has no `cgroup_parent`"]);
+    assert!(error.problems.iter().all(|p| p.pos.is_some()), "each at its key");
     let unplaceable = stack(
         dir.path(),
         "name: shop\nservices:\n  db:\n    image: swarmctl-test/testapp:latest\n    deploy:\n      placement: {constraints: [node.labels.tier == data]}\n",
@@ -241,4 +252,50 @@ async fn an_ordinal_whose_node_is_down_stays_there_and_is_reported_and_the_rest_
     let lost_row = text.lines().find(|l| l.starts_with(&node.hostname)).unwrap_or_else(|| panic!("{text}"));
     assert!(lost_row.contains("down"), "{text}");
     assert!(!status.all_ready());
+}
+
+/// External networks and secrets are looked up by the name they are given, in the old
+/// `external: {name: x}` spelling too.
+#[tokio::test(start_paused = true)]
+async fn external_objects_are_looked_up_by_their_external_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let yaml = "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    networks: [shared]\n    secrets: [token]\nnetworks:\n  shared: {external: {name: platform-net}}\nsecrets:\n  token: {external: {name: platform-token}}\n";
+    let loaded = stack(dir.path(), yaml);
+    let error = plan(&loaded.stack, &loaded.graph, &observe(&engine, &loaded).await, &PlanOptions::default()).unwrap_err().to_string();
+    assert!(error.contains("external network `platform-net` does not exist"), "{error}");
+    assert!(error.contains("external secret `platform-token` does not exist"), "{error}");
+}
+
+/// `deploy.mode: global-job` runs one task to completion on every node, not one on one node;
+/// its dependents wait for all of them.
+#[tokio::test(start_paused = true)]
+async fn a_global_job_runs_on_every_node() {
+    use swarmctl::model::service::ServiceMode;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let yaml = "name: shop\nservices:\n  prepare:\n    image: swarmctl-test/testapp:latest\n    deploy: {mode: global-job}\n  web:\n    image: swarmctl-test/testapp:latest\n    depends_on: {prepare: {condition: service_completed_successfully}}\n";
+    let loaded = stack(dir.path(), yaml);
+    let planned = deploy(&engine, &loaded).await;
+    assert_eq!(engine.service("shop_prepare").unwrap().mode, ServiceMode::GlobalJob);
+    let create = planned.steps.iter().find(|s| s.op.verb() == "create service" && s.op.object() == "shop_web").unwrap();
+    let wait = planned.steps.iter().find(|s| matches!(s.op, SwarmOp::WaitService(_)) && s.service.as_deref() == Some("prepare")).unwrap();
+    assert!(create.after.contains(&wait.id), "{planned}");
+    assert!(plan_for(&engine, &loaded).await.is_empty(), "a completed global job is not run again");
+}
+
+/// `volume.nocopy`, `bind.propagation` and `tmpfs.mode` reach the service's mounts (the engine
+/// sends them as `VolumeOptions.NoCopy`, `BindOptions.Propagation`, `TmpfsOptions.Mode`).
+#[tokio::test(start_paused = true)]
+async fn mount_options_reach_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let yaml = "name: shop\nservices:\n  web:\n    image: swarmctl-test/testapp:latest\n    volumes:\n      - {type: volume, source: data, target: /data, volume: {nocopy: true}}\n      - cache:/cache\n      - {type: bind, source: /srv, target: /srv, bind: {propagation: rslave}}\n      - {type: tmpfs, target: /run, tmpfs: {mode: 01777}}\n    tmpfs: ['/scratch:mode=0700,size=1m']\nvolumes: {data: {}, cache: {}}\n";
+    deploy(&engine, &stack(dir.path(), yaml)).await;
+    let mounts = engine.service("shop_web").unwrap().container.mounts;
+    let options: Vec<(&str, bool, Option<&str>, Option<u32>)> = mounts.iter().map(|m| (m.target.as_str(), m.no_copy, m.propagation.as_deref(), m.tmpfs_mode)).collect();
+    assert_eq!(
+        options,
+        [("/data", true, None, None), ("/cache", false, None, None), ("/srv", false, Some("rslave"), None), ("/run", false, None, Some(0o1777)), ("/scratch", false, None, Some(0o700))]
+    );
 }

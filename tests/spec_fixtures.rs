@@ -77,6 +77,7 @@ invalid! {
     non_integer_replicas => "non-integer-replicas",
     container_name_with_replicas => "container-name-with-replicas",
     replicas_with_global_mode => "replicas-with-global-mode",
+    replicas_with_global_job_mode => "replicas-with-global-job",
     undefined_networks_volumes_configs_secrets => "undefined-resources",
     rollout_with_max_surge_and_max_unavailable_zero => "rollout-both-zero",
     config_and_secret_files_outside_the_stack => "config-outside-directory",
@@ -110,6 +111,8 @@ invalid! {
     two_services_with_one_container_name => "duplicate-container-name",
     a_dotenv_that_is_a_directory => "dotenv-is-a-directory",
     a_dotenv_that_is_not_utf8 => "dotenv-not-utf8",
+    external_name_and_name_that_differ => "external-name-conflict",
+    mount_options_no_engine_takes => "mount-options",
 }
 
 warnings! {
@@ -118,6 +121,9 @@ warnings! {
     keys_accepted_but_not_acted_on => "keys-not-acted-on",
     near_misses_of_our_extensions => "extension-near-misses",
     job_with_several_replicas => "job-with-replicas",
+    pull_policies_other_than_never_and_missing => "pull-policy",
+    a_dependency_restart_is_not_acted_on => "depends-on-restart",
+    sub_keys_not_acted_on => "sub-keys-not-acted-on",
 }
 
 valid! {

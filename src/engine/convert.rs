@@ -13,7 +13,8 @@ use bollard::models::{
     HealthStatusEnum, HostConfig, ImageSummary, Ipam, IpamConfig, Mount as BollardMount, MountType,
     Network, NetworkCreateRequest, NetworkingConfig, PortBinding as BollardPortBinding,
     ResourcesUlimits, RestartPolicy as BollardRestartPolicy, RestartPolicyNameEnum, Volume,
-    VolumeCreateRequest, DeviceMapping, EndpointIpamConfig, HostConfigLogConfig, MountTmpfsOptions, MountVolumeOptions,
+    VolumeCreateRequest, DeviceMapping, EndpointIpamConfig, HostConfigLogConfig, MountBindOptions, MountBindOptionsPropagationEnum,
+    MountTmpfsOptions, MountVolumeOptions,
 };
 use bollard::models::{ContainerState as InspectedState, ContainerStateStatusEnum};
 
@@ -87,7 +88,8 @@ pub(crate) fn container_create_body(spec: &ContainerSpec) -> ContainerCreateBody
         working_dir: spec.working_dir.clone(),
         labels: to_hash_map(&spec.labels),
         stop_signal: spec.stop_signal.clone(),
-        stop_timeout: spec.stop_grace.map(|grace| i64::try_from(grace.as_secs()).unwrap_or(i64::MAX)),
+        // Whole seconds, rounded up: a `1.5s` grace must not become 1 s for `docker stop`.
+        stop_timeout: spec.stop_grace.map(|grace| i64::try_from(grace.as_secs() + u64::from(grace.subsec_nanos() > 0)).unwrap_or(i64::MAX)),
         host_config: Some(host_config(spec, network_mode)),
         networking_config,
         ..Default::default()
@@ -149,6 +151,7 @@ fn host_config(spec: &ContainerSpec, network_mode: Option<String>) -> HostConfig
         ),
         runtime: spec.runtime.clone(),
         volumes_from: non_empty(&spec.volumes_from),
+        cgroup_parent: spec.cgroup_parent.clone(),
         extra_hosts: non_empty(&spec.extra_hosts),
         privileged: Some(spec.privileged),
         readonly_rootfs: Some(spec.read_only),
@@ -180,10 +183,19 @@ fn creates_host_path(mount: &crate::model::objects::Mount) -> bool {
     mount.kind == MountKind::Bind && mount.create_host_path
 }
 
-/// `/host/path:/target[:ro]`.
+/// `/host/path:/target[:ro][,rshared]`.
 fn bind(mount: &crate::model::objects::Mount) -> String {
-    let mode = if mount.read_only { ":ro" } else { "" };
-    format!("{}:{}{mode}", mount.source, mount.target)
+    let options: Vec<&str> = mount.read_only.then_some("ro").into_iter().chain(mount.propagation.as_deref()).collect();
+    match options.is_empty() {
+        true => format!("{}:{}", mount.source, mount.target),
+        false => format!("{}:{}:{}", mount.source, mount.target, options.join(",")),
+    }
+}
+
+/// A bind's propagation as the API names it; the loader only lets the six modes through.
+pub(crate) fn propagation(mode: Option<&str>) -> Option<MountBindOptions> {
+    let propagation = mode?.parse::<MountBindOptionsPropagationEnum>().ok()?;
+    Some(MountBindOptions { propagation: Some(propagation), ..Default::default() })
 }
 
 fn mount(mount: &crate::model::objects::Mount) -> BollardMount {
@@ -198,7 +210,9 @@ fn mount(mount: &crate::model::objects::Mount) -> BollardMount {
         typ: Some(kind),
         read_only: Some(mount.read_only),
         volume_options: mount.no_copy.then(|| MountVolumeOptions { no_copy: Some(true), ..Default::default() }),
-        tmpfs_options: mount.tmpfs_size.map(|size| MountTmpfsOptions { size_bytes: Some(size), ..Default::default() }),
+        bind_options: if mount.kind == MountKind::Bind { propagation(mount.propagation.as_deref()) } else { None },
+        tmpfs_options: (mount.tmpfs_size.is_some() || mount.tmpfs_mode.is_some())
+            .then(|| MountTmpfsOptions { size_bytes: mount.tmpfs_size, mode: mount.tmpfs_mode.map(i64::from), ..Default::default() }),
         ..Default::default()
     }
 }
@@ -619,6 +633,24 @@ mod tests {
     }
 
     #[test]
+    fn bind_propagation_and_tmpfs_mode_reach_the_engine() {
+        let spec = ContainerSpec {
+            mounts: vec![
+                Mount { kind: MountKind::Bind, source: "/srv".into(), target: "/srv".into(), propagation: Some("rshared".into()), ..Default::default() },
+                Mount { kind: MountKind::Bind, source: "/logs".into(), target: "/logs".into(), read_only: true, create_host_path: true, propagation: Some("rslave".into()), ..Default::default() },
+                Mount { kind: MountKind::Tmpfs, target: "/tmp".into(), tmpfs_mode: Some(0o1777), ..Default::default() },
+            ],
+            ..web_spec()
+        };
+        let host = container_create_body(&spec).host_config.expect("host config");
+        let mounts = host.mounts.expect("mounts");
+        assert_eq!(mounts[0].bind_options.as_ref().and_then(|b| b.propagation), Some(MountBindOptionsPropagationEnum::RSHARED));
+        assert_eq!(mounts[1].tmpfs_options.as_ref().map(|t| (t.mode, t.size_bytes)), Some((Some(0o1777), None)));
+        // A bind whose host path may be created goes as `docker run -v` writes it.
+        assert_eq!(host.binds, Some(vec!["/logs:/logs:ro,rslave".to_string()]));
+    }
+
+    #[test]
     fn healthcheck_durations_are_nanoseconds() {
         let health = container_create_body(&web_spec()).healthcheck.expect("healthcheck");
         assert_eq!(health.interval, Some(1_500_000_000));
@@ -662,6 +694,12 @@ mod tests {
         assert_eq!(body.labels.as_ref().and_then(|labels| labels.get("io.swarmctl.stack")).map(String::as_str), Some("demo"));
         assert_eq!(body.stop_signal.as_deref(), Some("SIGQUIT"));
         assert_eq!(body.stop_timeout, Some(25));
+        for (grace, seconds) in [(Duration::from_millis(1500), 2), (Duration::from_millis(1), 1), (Duration::ZERO, 0), (Duration::from_secs(3), 3)] {
+            let body = container_create_body(&ContainerSpec { stop_grace: Some(grace), ..web_spec() });
+            assert_eq!(body.stop_timeout, Some(seconds), "a {grace:?} grace period rounds up to whole seconds");
+        }
+        let parented = container_create_body(&ContainerSpec { cgroup_parent: Some("/batch".into()), ..web_spec() });
+        assert_eq!(parented.host_config.and_then(|host| host.cgroup_parent).as_deref(), Some("/batch"));
         let host = body.host_config.expect("host config");
         assert_eq!(host.memory, Some(64 << 20));
         assert_eq!(host.nano_cpus, Some(500_000_000));

@@ -367,9 +367,9 @@ fn mount(mount: &ServiceMount) -> BollardMount {
         MountKind::Tmpfs => (MountType::TMPFS, None),
     };
     let volume_options = (mount.kind == MountKind::Volume
-        && (!mount.volume_labels.is_empty() || mount.volume_driver.is_some() || !mount.volume_options.is_empty()))
+        && (mount.no_copy || !mount.volume_labels.is_empty() || mount.volume_driver.is_some() || !mount.volume_options.is_empty()))
     .then(|| MountVolumeOptions {
-        no_copy: None,
+        no_copy: mount.no_copy.then_some(true),
         labels: to_hash_map(&mount.volume_labels),
         driver_config: (mount.volume_driver.is_some() || !mount.volume_options.is_empty()).then(|| {
             MountVolumeOptionsDriverConfig {
@@ -379,8 +379,9 @@ fn mount(mount: &ServiceMount) -> BollardMount {
         }),
         subpath: None,
     });
-    let tmpfs_options = (mount.kind == MountKind::Tmpfs && mount.tmpfs_size.is_some())
-        .then_some(MountTmpfsOptions { size_bytes: mount.tmpfs_size, mode: None, options: None });
+    let tmpfs_options = (mount.kind == MountKind::Tmpfs && (mount.tmpfs_size.is_some() || mount.tmpfs_mode.is_some()))
+        .then_some(MountTmpfsOptions { size_bytes: mount.tmpfs_size, mode: mount.tmpfs_mode.map(i64::from), options: None });
+    let bind_options = if mount.kind == MountKind::Bind { super::convert::propagation(mount.propagation.as_deref()) } else { None };
     BollardMount {
         target: Some(mount.target.clone()),
         source,
@@ -388,6 +389,7 @@ fn mount(mount: &ServiceMount) -> BollardMount {
         read_only: Some(mount.read_only),
         volume_options,
         tmpfs_options,
+        bind_options,
         ..BollardMount::default()
     }
 }
@@ -895,7 +897,10 @@ mod tests {
                         volume_labels: BTreeMap::from([(LABEL_STACK.into(), "demo".into())]),
                         volume_driver: Some("local".into()),
                         volume_options: BTreeMap::from([("type".into(), "tmpfs".into())]),
+                        no_copy: true,
                         tmpfs_size: None,
+                        tmpfs_mode: None,
+                        propagation: None,
                     },
                     ServiceMount {
                         kind: MountKind::Tmpfs,
@@ -905,7 +910,10 @@ mod tests {
                         volume_labels: BTreeMap::new(),
                         volume_driver: None,
                         volume_options: BTreeMap::new(),
+                        no_copy: false,
                         tmpfs_size: Some(1 << 20),
+                        tmpfs_mode: Some(0o1777),
+                        propagation: None,
                     },
                     ServiceMount {
                         kind: MountKind::Bind,
@@ -915,7 +923,10 @@ mod tests {
                         volume_labels: BTreeMap::new(),
                         volume_driver: None,
                         volume_options: BTreeMap::new(),
+                        no_copy: false,
                         tmpfs_size: None,
+                        tmpfs_mode: None,
+                        propagation: Some("rslave".into()),
                     },
                 ],
                 stop_signal: Some("SIGINT".into()),
@@ -1153,10 +1164,14 @@ mod tests {
         );
         let volume = mounts[0].volume_options.as_ref().expect("volume options");
         assert_eq!(volume.labels.as_ref().and_then(|labels| labels.get(LABEL_STACK)).map(String::as_str), Some("demo"));
+        assert_eq!(volume.no_copy, Some(true), "volume.nocopy");
         let driver = volume.driver_config.as_ref().expect("driver");
         assert_eq!(driver.name.as_deref(), Some("local"));
         assert_eq!(mounts[1].tmpfs_options.as_ref().and_then(|tmpfs| tmpfs.size_bytes), Some(1 << 20));
+        assert_eq!(mounts[1].tmpfs_options.as_ref().and_then(|tmpfs| tmpfs.mode), Some(0o1777));
         assert!(mounts[2].volume_options.is_none() && mounts[2].tmpfs_options.is_none());
+        let propagation = mounts[2].bind_options.as_ref().and_then(|bind| bind.propagation);
+        assert_eq!(propagation, Some(bollard::models::MountBindOptionsPropagationEnum::RSLAVE));
         assert_eq!(mounts[2].read_only, Some(true));
     }
 

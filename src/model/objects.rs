@@ -169,6 +169,8 @@ pub struct ContainerSpec {
     pub platform: Option<String>,
     /// Containers whose volumes this one mounts, `name[:ro|:rw]`.
     pub volumes_from: Vec<String>,
+    /// The cgroup the container's cgroup is made under.
+    pub cgroup_parent: Option<String>,
 }
 
 /// One published port.
@@ -217,6 +219,12 @@ pub struct Mount {
     /// A tmpfs's size in bytes.
     #[serde(default)]
     pub tmpfs_size: Option<i64>,
+    /// A tmpfs's file mode.
+    #[serde(default)]
+    pub tmpfs_mode: Option<u32>,
+    /// A bind's propagation: `private`, `rprivate`, `shared`, `rshared`, `slave`, `rslave`.
+    #[serde(default)]
+    pub propagation: Option<String>,
 }
 
 /// Membership of one network, with DNS aliases.

@@ -108,7 +108,16 @@ pub struct ServiceMount {
     pub volume_labels: BTreeMap<String, String>,
     pub volume_driver: Option<String>,
     pub volume_options: BTreeMap<String, String>,
+    /// A volume not populated from the image's content at the target (`volume.nocopy`).
+    #[serde(default)]
+    pub no_copy: bool,
     pub tmpfs_size: Option<i64>,
+    /// A tmpfs's file mode.
+    #[serde(default)]
+    pub tmpfs_mode: Option<u32>,
+    /// A bind's propagation (`rshared`, …).
+    #[serde(default)]
+    pub propagation: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

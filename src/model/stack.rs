@@ -165,6 +165,9 @@ pub struct Build {
     pub target: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Build without the engine's cache (`no_cache`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,6 +213,12 @@ pub struct Mount {
     /// A tmpfs's size in bytes (`tmpfs.size`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tmpfs_size: Option<u64>,
+    /// A tmpfs's file mode (`tmpfs.mode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmpfs_mode: Option<u32>,
+    /// A bind's propagation (`bind.propagation`, or one in the short syntax's options).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<String>,
     #[serde(skip)]
     pub pos: Pos,
 }
@@ -264,6 +273,10 @@ pub struct SwarmSettings {
     /// `endpoint_mode: dnsrr`: DNS round robin instead of a virtual IP.
     pub dnsrr: bool,
     pub restart_policy: Option<SwarmRestart>,
+    /// `deploy.mode: global-job`: a job with one task on every node. One host runs it once,
+    /// as any job.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub global_job: bool,
 }
 
 impl SwarmSettings {

@@ -60,6 +60,11 @@ pub fn field_hashes(stack: &Stack, service: &Service) -> BTreeMap<String, String
         for volatile in ["replicas", "depends_on", "layer", "profiles", "rollout", "placement", "swarm"] {
             fields.remove(volatile);
         }
+        // `pull_policy` is not acted on (images are never pulled): changing it changes nothing.
+        // Hashed as unset, so a container made before this rule keeps its hash.
+        if let Some(policy) = fields.get_mut("pull_policy") {
+            *policy = serde_json::Value::Null;
+        }
         // Whether a missing bind source is created changes how the container is made, not it.
         if let Some(serde_json::Value::Array(volumes)) = fields.get_mut("volumes") {
             for volume in volumes.iter_mut().filter_map(serde_json::Value::as_object_mut) {

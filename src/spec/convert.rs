@@ -19,8 +19,11 @@ const PASSED_THROUGH: &[&str] = &[
     "tmpfs", "ulimits", "dns", "dns_search", "dns_opt", "shm_size", "expose", "mem_limit", "mem_reservation",
     "cpus", "cpu_shares", "pids_limit", "logging", "devices", "security_opt", "group_add", "domainname",
     "oom_score_adj", "ipc", "pid", "platform", "userns_mode", "runtime", "mac_address", "cpuset", "mem_swappiness",
-    "cpu_quota", "cpu_period", "memswap_limit", "volumes_from", "links",
+    "cpu_quota", "cpu_period", "memswap_limit", "volumes_from", "links", "cgroup_parent",
 ];
+
+/// Bind propagation modes (`bind.propagation`, or an option of the short syntax).
+const PROPAGATIONS: [&str; 6] = ["private", "rprivate", "shared", "rshared", "slave", "rslave"];
 
 /// Service keys the model reads.
 const MODELLED: &[&str] = &[
@@ -67,6 +70,14 @@ pub fn convert(root: &Node, input: &ConvertInput<'_>, sources: &mut Sources, out
     for (name, network) in entries(root.get("networks")) {
         warn_network_keys_not_acted_on(name, network, converter.out);
     }
+    for (kind, key) in [("config", "configs"), ("secret", "secrets")] {
+        for (name, object) in entries(root.get(key)) {
+            // Objects carry swarmctl's labels and are named by their content; there is no driver.
+            for entry in object.as_map().unwrap_or(&[]).iter().filter(|e| matches!(e.key.as_str(), "labels" | "driver" | "driver_opts" | "template_driver")) {
+                converter.out.warning(entry.key_pos, format!("{kind} `{name}`: `{}` is accepted but not acted on yet", entry.key));
+            }
+        }
+    }
     let layers = input
         .layers
         .iter()
@@ -78,8 +89,8 @@ pub fn convert(root: &Node, input: &ConvertInput<'_>, sources: &mut Sources, out
     Stack {
         name: input.name.to_string(),
         dir: input.dir.to_path_buf(),
-        networks: entries(root.get("networks")).map(|(n, node)| (n.to_string(), network(node))).collect(),
-        volumes: entries(root.get("volumes")).map(|(n, node)| (n.to_string(), volume(node))).collect(),
+        networks: entries(root.get("networks")).map(|(n, node)| (n.to_string(), network(n, node, converter.out))).collect(),
+        volumes: entries(root.get("volumes")).map(|(n, node)| (n.to_string(), volume(n, node, converter.out))).collect(),
         configs: entries(root.get("configs")).map(|(n, node)| (n.to_string(), converter.file_object(n, node, false))).collect(),
         secrets: entries(root.get("secrets")).map(|(n, node)| (n.to_string(), converter.file_object(n, node, true))).collect(),
         services,
@@ -148,6 +159,8 @@ impl Converter<'_, '_> {
                 }
             }
         }
+        self.warn_pull_policy(name, node);
+        self.warn_sub_keys_not_acted_on(name, node);
         let kind = self.kind(name, node);
         let replicas = self.replicas(name, node, kind);
         let mut environment = BTreeMap::new();
@@ -225,9 +238,72 @@ impl Converter<'_, '_> {
             resources: resources(deploy, node),
             placement: placement(deploy),
             rollout: self.rollout(name, node, kind),
-            swarm: swarm_settings(deploy),
+            swarm: SwarmSettings { global_job: kind == Kind::Job && deploy_mode(node) == Some("global-job"), ..swarm_settings(deploy) },
             positions,
             extra: PASSED_THROUGH.iter().filter_map(|k| get(k).map(|v| (k.to_string(), passed_through(k, v)))).collect(),
+        }
+    }
+
+    /// Images are never pulled (no registry is used), and built only when missing: `never`
+    /// and `missing` (`if_not_present`) say what swarmctl does anyway; other policies are not
+    /// acted on.
+    fn warn_pull_policy(&mut self, name: &str, node: &Node) {
+        let Some(policy) = node.get("pull_policy") else { return };
+        let value = policy.as_text().unwrap_or_default();
+        let (why, hint) = match value {
+            "never" | "missing" | "if_not_present" => return,
+            "build" => ("swarmctl builds an image only when it is missing", "remove the image (`docker image rm`) to have it built again"),
+            _ => ("swarmctl never pulls images", "load the image on the engine (on every node of a swarm) before deploying"),
+        };
+        self.out.warning(policy.pos, format!("service `{name}`: `pull_policy` is accepted but not acted on yet: `{value}` is ignored, {why}")).hint = Some(hint.into());
+    }
+
+    /// Sub-keys of the specification that load but change nothing yet get the warning the
+    /// service keys get, at their position (`build.dockerfile_inline`, `volumes[0].bind.selinux`).
+    fn warn_sub_keys_not_acted_on(&mut self, name: &str, node: &Node) {
+        /// Keys of `parent` that the specification knows at `schema` and swarmctl does not read.
+        fn check(unused: &mut Vec<(String, Pos, String)>, parent: Option<&Node>, path: &str, schema: &[&str], acted_on: &[&str]) {
+            for entry in parent.and_then(Node::as_map).unwrap_or(&[]) {
+                let known = super::schema::is_service_sub_key(&[schema, &[entry.key.as_str()]].concat());
+                if known && !acted_on.contains(&entry.key.as_str()) {
+                    unused.push((format!("{path}.{}", entry.key), entry.key_pos, String::new()));
+                }
+            }
+        }
+        let mut unused: Vec<(String, Pos, String)> = Vec::new();
+        check(&mut unused, node.get("build"), "build", &["build"], &["context", "dockerfile", "args", "target", "labels", "no_cache"]);
+        check(&mut unused, node.get("healthcheck"), "healthcheck", &["healthcheck"], &["test", "interval", "timeout", "retries", "start_period", "disable"]);
+        let resources = node.get("deploy").and_then(|d| d.get("resources"));
+        for (key, acted_on) in [("limits", &["cpus", "memory", "pids"][..]), ("reservations", &["cpus", "memory"][..])] {
+            check(&mut unused, resources.and_then(|r| r.get(key)), &format!("deploy.resources.{key}"), &["deploy", "resources", key], acted_on);
+        }
+        for entry in node.get("networks").and_then(Node::as_map).unwrap_or(&[]) {
+            check(&mut unused, Some(&entry.value), &format!("networks.{}", entry.key), &["networks"], &["aliases", "ipv4_address", "ipv6_address"]);
+        }
+        for (index, item) in node.get("env_file").and_then(Node::as_seq).unwrap_or(&[]).iter().enumerate() {
+            check(&mut unused, Some(item), &format!("env_file[{index}]"), &["env_file"], &["path", "required"]);
+        }
+        for (index, item) in node.get("volumes").and_then(Node::as_seq).unwrap_or(&[]).iter().enumerate() {
+            let kind = item.get("type").and_then(Node::as_text).unwrap_or("volume");
+            for entry in item.as_map().unwrap_or(&[]) {
+                let path = format!("volumes[{index}].{}", entry.key);
+                let schema = ["volumes", entry.key.as_str()];
+                match (entry.key.as_str(), kind) {
+                    ("bind", "bind") => check(&mut unused, Some(&entry.value), &path, &schema, &["propagation", "create_host_path"]),
+                    ("volume", "volume") => check(&mut unused, Some(&entry.value), &path, &schema, &["nocopy"]),
+                    ("tmpfs", "tmpfs") => check(&mut unused, Some(&entry.value), &path, &schema, &["size", "mode"]),
+                    ("bind" | "volume" | "tmpfs" | "image", _) => unused.push((path, entry.key_pos, format!(": the mount is of type `{kind}`"))),
+                    _ => {}
+                }
+            }
+        }
+        for (path, pos, why) in unused {
+            let hint = match path.as_str() {
+                "build.dockerfile_inline" => Some("write the Dockerfile into the build context and name it with `build.dockerfile`"),
+                "healthcheck.start_interval" => Some("Engine 20.10 (API 1.41, which swarmctl speaks) has no start interval"),
+                _ => None,
+            };
+            self.out.warning(pos, format!("service `{name}`: `{path}` is accepted but not acted on yet{why}")).hint = hint.map(str::to_string);
         }
     }
 
@@ -241,7 +317,7 @@ impl Converter<'_, '_> {
                 Kind::Deployment
             });
         }
-        match node.get("deploy").and_then(|d| d.get("mode")).and_then(Node::as_text) {
+        match deploy_mode(node) {
             Some("global") => Kind::Daemonset,
             Some("replicated-job" | "global-job") => Kind::Job,
             Some("replicated") | None => Kind::Deployment,
@@ -271,6 +347,11 @@ impl Converter<'_, '_> {
             Some(n) if kind == Kind::Daemonset => {
                 self.out.error(written.pos, format!("service `{name}`: replicas ({n}) cannot be set with global mode (one per node)")).hint =
                     Some("remove `replicas`, or use `deploy.mode: replicated`".into());
+                1
+            }
+            Some(n) if kind == Kind::Job && deploy_mode(node) == Some("global-job") => {
+                self.out.error(written.pos, format!("service `{name}`: replicas ({n}) cannot be set with global-job mode (one per node)")).hint =
+                    Some("remove `replicas`, or use `deploy.mode: replicated-job`".into());
                 1
             }
             Some(n) if n > i64::from(MAX_REPLICAS) => {
@@ -312,6 +393,13 @@ impl Converter<'_, '_> {
                     }
                     d.required = e.value.get("required").and_then(boolean).unwrap_or(true);
                     d.restart = e.value.get("restart").and_then(boolean).unwrap_or(false);
+                    if let Some(restart) = e.value.get("restart").filter(|_| d.restart) {
+                        let message = format!(
+                            "service `{name}`: `depends_on.{}.restart` is accepted but not acted on yet: `{name}` is not restarted when `{}` is replaced",
+                            e.key, e.key
+                        );
+                        self.out.warning(restart.pos, message).hint = Some(format!("remove it; to restart `{name}`, change it too (any change replaces its containers)"));
+                    }
                     d
                 })
                 .collect(),
@@ -347,15 +435,30 @@ impl Converter<'_, '_> {
                     "tmpfs" => MountKind::Tmpfs,
                     _ => MountKind::Volume,
                 };
+                // Each kind reads its own options; another kind's are warned about as not acted on.
+                let options = |key: &str, of: MountKind| item.get(key).filter(|_| kind == of);
+                let (bind, volume, tmpfs) = (options("bind", MountKind::Bind), options("volume", MountKind::Volume), options("tmpfs", MountKind::Tmpfs));
+                let propagation = bind.and_then(|b| b.get("propagation"));
+                if let Some(written) = propagation.filter(|p| !p.as_text().is_some_and(|p| PROPAGATIONS.contains(&p))) {
+                    self.out.error(written.pos, format!("service `{name}`: unknown bind propagation `{}`", written.as_text().unwrap_or_default())).hint =
+                        Some(format!("bind.propagation is one of {}", PROPAGATIONS.join(", ")));
+                }
+                let mode = tmpfs.and_then(|t| t.get("mode"));
+                if let Some(written) = mode.filter(|m| file_mode(m).is_none()) {
+                    self.out.error(written.pos, format!("service `{name}`: tmpfs.mode `{}` is not a file mode", written.as_text().unwrap_or_default())).hint =
+                        Some("write it in octal with a leading 0 (`01777`, `0700`) or quoted (`\"1777\"`); a plain number is decimal, as in compose".into());
+                }
                 Mount {
                     kind,
                     source: item.get("source").and_then(Node::as_text).unwrap_or("").to_string(),
                     target: item.get("target").and_then(Node::as_text).unwrap_or("").to_string(),
                     read_only: item.get("read_only").and_then(boolean).unwrap_or(false),
                     // The long syntax creates a missing host path only when asked (the spec).
-                    create_host_path: item.get("bind").and_then(|b| b.get("create_host_path")).and_then(boolean).unwrap_or(false),
-                    no_copy: item.get("volume").and_then(|v| v.get("nocopy")).and_then(boolean).unwrap_or(false),
-                    tmpfs_size: item.get("tmpfs").and_then(|t| t.get("size")).and_then(size),
+                    create_host_path: bind.and_then(|b| b.get("create_host_path")).and_then(boolean).unwrap_or(false),
+                    no_copy: volume.and_then(|v| v.get("nocopy")).and_then(boolean).unwrap_or(false),
+                    tmpfs_size: tmpfs.and_then(|t| t.get("size")).and_then(size),
+                    tmpfs_mode: mode.and_then(file_mode),
+                    propagation: propagation.and_then(Node::as_text).filter(|p| PROPAGATIONS.contains(p)).map(str::to_string),
                     pos: item.pos,
                 }
             } else {
@@ -372,6 +475,9 @@ impl Converter<'_, '_> {
                     }
                 };
                 let bind = source.starts_with(['.', '/', '~']);
+                for relabel in options.split(',').filter(|o| *o == "z" || *o == "Z") {
+                    self.out.warning(item.pos, format!("service `{name}`: volume option `{relabel}` (SELinux relabelling) is accepted but not acted on yet"));
+                }
                 Mount {
                     kind: if bind { MountKind::Bind } else { MountKind::Volume },
                     source: source.to_string(),
@@ -381,6 +487,8 @@ impl Converter<'_, '_> {
                     create_host_path: bind,
                     no_copy: options.split(',').any(|o| o == "nocopy"),
                     tmpfs_size: None,
+                    tmpfs_mode: None,
+                    propagation: options.split(',').find(|o| bind && PROPAGATIONS.contains(o)).map(str::to_string),
                     pos: item.pos,
                 }
             };
@@ -424,9 +532,10 @@ impl Converter<'_, '_> {
             ),
         };
         let labels: BTreeMap<String, String> = key_values(node.get("labels")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
+        let no_cache = node.get("no_cache").and_then(boolean).unwrap_or(false);
         // A remote context (a Git repository or a tarball URL) is fetched by the builder.
         if is_remote_context(&context) {
-            return Build { context: PathBuf::from(context), dockerfile, args, target, labels };
+            return Build { context: PathBuf::from(context), dockerfile, args, target, labels, no_cache };
         }
         let context = match resolve_inside(self.input.dir, &context) {
             Ok(path) => path,
@@ -436,7 +545,7 @@ impl Converter<'_, '_> {
                 PathBuf::from(context)
             }
         };
-        Build { context, dockerfile, args, target, labels }
+        Build { context, dockerfile, args, target, labels, no_cache }
     }
 
     /// Reads one `env_file` entry; a missing file is fine when it says `required: false`.
@@ -563,7 +672,7 @@ impl Converter<'_, '_> {
         let external = node.get("external").is_some_and(|e| boolean(e) != Some(false));
         let mut object = FileObject {
             external,
-            name: node.get("name").and_then(Node::as_text).map(str::to_string),
+            name: declared_name(if secret { "secret" } else { "config" }, name, node, self.out),
             file: None,
             content: Vec::new(),
             hash: String::new(),
@@ -834,6 +943,11 @@ fn network_addresses(node: Option<&Node>) -> BTreeMap<String, NetworkAddress> {
         .collect()
 }
 
+/// `deploy.mode` as written.
+fn deploy_mode(service: &Node) -> Option<&str> {
+    service.get("deploy").and_then(|d| d.get("mode")).and_then(Node::as_text)
+}
+
 /// The `deploy` keys only a swarm reads.
 fn swarm_settings(deploy: Option<&Node>) -> SwarmSettings {
     let Some(deploy) = deploy else { return SwarmSettings::default() };
@@ -846,6 +960,7 @@ fn swarm_settings(deploy: Option<&Node>) -> SwarmSettings {
             max_attempts: policy.get("max_attempts").and_then(integer).map(|n| n.max(0) as u64),
             window: policy.get("window").and_then(duration),
         }),
+        global_job: false,
     }
 }
 
@@ -938,9 +1053,9 @@ fn placement(deploy: Option<&Node>) -> Placement {
     }
 }
 
-fn network(node: &Node) -> Network {
+fn network(key: &str, node: &Node, out: &mut Diagnostics) -> Network {
     Network {
-        name: node.get("name").and_then(Node::as_text).map(str::to_string),
+        name: declared_name("network", key, node, out),
         driver: node.get("driver").and_then(Node::as_text).map(str::to_string),
         external: node.get("external").is_some_and(|e| boolean(e) != Some(false)),
         internal: node.get("internal").and_then(boolean).unwrap_or(false),
@@ -969,9 +1084,36 @@ fn network(node: &Node) -> Network {
     }
 }
 
-fn volume(node: &Node) -> Volume {
+/// The name a network, volume, config or secret is known by: `name`, or the older
+/// `external: {name: x}` (compose file format 3; the specification deprecates it for `name:`
+/// beside `external: true`, and docker compose v2 warns about it). Both, naming different
+/// objects, is an error: which one is meant cannot be guessed.
+fn declared_name(kind: &str, key: &str, node: &Node, out: &mut Diagnostics) -> Option<String> {
+    let name = node.get("name").and_then(Node::as_text);
+    let Some(legacy) = node.get("external").and_then(|e| e.get("name")) else { return name.map(str::to_string) };
+    let legacy_name = legacy.as_text().unwrap_or_default();
+    match name {
+        Some(name) if name != legacy_name => {
+            out.error(legacy.pos, format!("{kind} `{key}`: `external.name` (`{legacy_name}`) and `name` (`{name}`) name different objects")).hint =
+                Some("keep one: `name: …` beside `external: true` (`external.name` is its older spelling)".into());
+            Some(name.to_string())
+        }
+        Some(_) => {
+            out.warning(legacy.pos, format!("{kind} `{key}`: `external.name` is deprecated")).hint =
+                Some(format!("remove it: `name: {legacy_name}` says the same"));
+            Some(legacy_name.to_string())
+        }
+        None => {
+            out.warning(legacy.pos, format!("{kind} `{key}`: `external.name` is deprecated")).hint =
+                Some(format!("write `name: {legacy_name}` beside `external: true`"));
+            Some(legacy_name.to_string())
+        }
+    }
+}
+
+fn volume(key: &str, node: &Node, out: &mut Diagnostics) -> Volume {
     Volume {
-        name: node.get("name").and_then(Node::as_text).map(str::to_string),
+        name: declared_name("volume", key, node, out),
         driver: node.get("driver").and_then(Node::as_text).map(str::to_string),
         external: node.get("external").is_some_and(|e| boolean(e) != Some(false)),
         driver_opts: key_values(node.get("driver_opts")).into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),

@@ -294,6 +294,30 @@ pub fn is_service_key(key: &str) -> bool {
     }
 }
 
+/// The fields of the mapping a value of `shape` may be, through options, lists, user-named
+/// entries and the variants of a short and a long syntax.
+fn fields_of(shape: &'static Shape) -> &'static [(&'static str, Shape)] {
+    match shape {
+        Map(fields) => fields,
+        Optional(inner) | List(inner) | Dict(inner) => fields_of(inner),
+        OneOf(shapes) => shapes.iter().map(fields_of).find(|fields| !fields.is_empty()).unwrap_or(&[]),
+        _ => &[],
+    }
+}
+
+/// Whether `path` names a key of the specification inside a service, list items and
+/// user-named entries left out: `["build", "dockerfile_inline"]`, `["networks", "priority"]`.
+pub fn is_service_sub_key(path: &[&str]) -> bool {
+    let mut shape = &SERVICE;
+    for key in path {
+        match fields_of(shape).iter().find(|(name, _)| name == key) {
+            Some((_, next)) => shape = next,
+            None => return false,
+        }
+    }
+    true
+}
+
 /// Checks `node` against `shape`; `path` names the place for messages (`services.web.ports[0]`).
 pub fn check(node: &Node, shape: &Shape, path: &str, out: &mut Diagnostics) {
     if let Some(problem) = mismatch(node, shape, path, out) {
@@ -560,6 +584,16 @@ mod tests {
         assert_eq!(parse_size("1.5GB"), Some(3 << 29));
         assert_eq!(parse_size("12"), Some(12));
         assert_eq!(parse_size("1q"), None);
+    }
+
+    #[test]
+    fn sub_keys_are_found_through_lists_variants_and_named_entries() {
+        assert!(is_service_sub_key(&["build", "dockerfile_inline"]));
+        assert!(is_service_sub_key(&["networks", "priority"]));
+        assert!(is_service_sub_key(&["volumes", "bind", "selinux"]));
+        assert!(is_service_sub_key(&["deploy", "resources", "reservations", "generic_resources"]));
+        assert!(is_service_sub_key(&["env_file", "format"]));
+        assert!(!is_service_sub_key(&["healthcheck", "intervall"]));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::model::objects::{
     ContainerSpec, FileContent, FileDelivery, Healthcheck, Mount, MountKind, NetworkAttachment, PortBinding, Resources,
     RestartPolicy, Ulimit, Device, LogConfig,
 };
+use crate::diagnostics::Diagnostic;
 use crate::model::stack::{self as model, Kind, Service, Stack};
 use crate::plan::naming::{image, ordinal_volume_name, replica_numbers, service_networks, spec_hash, volume_name};
 use std::collections::BTreeMap;
@@ -115,7 +116,8 @@ pub fn container_spec(stack: &Stack, service: &Service, replica: u32, fields: &B
     let extra = &service.extra;
     let strings = |key: &str| strings(extra, key);
     let text = |key: &str| extra.get(key).and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_number().map(|n| n.to_string())));
-    let flag = |key: &str| extra.get(key).and_then(serde_json::Value::as_bool);
+    // The schema takes `"true"` and `"false"` for booleans too.
+    let flag = |key: &str| extra.get(key).and_then(|v| v.as_bool().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
 
     ContainerSpec {
         name,
@@ -212,6 +214,7 @@ pub fn container_spec(stack: &Stack, service: &Service, replica: u32, fields: &B
                 mode.map_or(container.clone(), |mode| format!("{container}:{mode}"))
             })
             .collect(),
+        cgroup_parent: text("cgroup_parent").filter(|parent| !parent.is_empty()),
     }
 }
 
@@ -240,6 +243,8 @@ fn mount(stack: &Stack, service: &Service, written: &model::Mount, replica: u32)
         create_host_path: written.create_host_path,
         no_copy: written.no_copy,
         tmpfs_size: written.tmpfs_size.map(|size| size as i64),
+        tmpfs_mode: written.tmpfs_mode,
+        propagation: written.propagation.clone(),
     }
 }
 
@@ -297,6 +302,21 @@ fn ulimits(value: Option<&serde_json::Value>) -> Vec<Ulimit> {
             Ulimit { name: name.clone(), soft, hard }
         })
         .collect()
+}
+
+/// One host has no config or secret objects: an `external` one (a Swarm object) cannot be
+/// delivered, and a container without its file would start anyway. An error at the mount.
+pub fn external_files(stack: &Stack, service: &Service) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    for (kind, mounts, objects) in [("config", &service.configs, &stack.configs), ("secret", &service.secrets, &stack.secrets)] {
+        for mount in mounts.iter().filter(|m| objects.get(&m.source).is_some_and(|o| o.external)) {
+            problems.push(
+                Diagnostic::error(mount.pos, format!("service `{}`: {kind} `{}` is external, and one host has no {kind} objects to deliver it from", service.name, mount.source))
+                    .with_hint(format!("for one host, give `{kind}s.{}` a `file:`, `environment:` or `content:` in place of `external` (an overlay can), or deploy to a swarm", mount.source)),
+            );
+        }
+    }
+    problems
 }
 
 /// Configs and secrets delivered as files before start: mode 0444 and owner root unless the

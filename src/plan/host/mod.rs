@@ -165,6 +165,16 @@ fn check(stack: &Stack, observed: &ObservedState) -> Result<(), PlanError> {
             problems.push(Diagnostic::error(None, format!("external network `{name}` does not exist")).with_hint(format!("create it first: `docker network create {name}`")));
         }
     }
+    // As docker-compose refuses it; the engine would create an empty one in its place.
+    let mut external_volumes = BTreeSet::new();
+    for mount in stack.services.values().flat_map(|s| &s.volumes).filter(|m| m.kind == MountKind::Volume) {
+        let Some(volume) = stack.volumes.get(&mount.source).filter(|v| v.external) else { continue };
+        let name = volume.name.clone().unwrap_or_else(|| mount.source.clone());
+        let exists = observed.foreign_names.volumes.contains(&name) || observed.volumes.iter().any(|v| v.name == name);
+        if !exists && external_volumes.insert(name.clone()) {
+            problems.push(Diagnostic::error(mount.pos, format!("external volume `{name}` does not exist")).with_hint(format!("create it first: `docker volume create {name}`")));
+        }
+    }
     for name in desired_networks(stack).iter().map(|n| network_name(stack, n)) {
         if observed.foreign_names.networks.contains(&name) {
             problems.push(Diagnostic::error(None, format!("network name `{name}` is taken by a network this stack does not own"))
@@ -187,6 +197,7 @@ fn check(stack: &Stack, observed: &ObservedState) -> Result<(), PlanError> {
                     .with_hint("load or build it on the engine first (no registry is used)"));
             }
         }
+        problems.extend(container::external_files(stack, service));
         for mount in service.volumes.iter().filter(|m| m.kind == MountKind::Bind && observed.missing_host_paths.contains(&m.source)) {
             problems.push(Diagnostic::error(mount.pos, format!("service `{}`: bind source `{}` does not exist, and `bind.create_host_path` is false", service.name, mount.source))
                 .with_hint("create it, or set `bind.create_host_path: true`"));
@@ -357,7 +368,7 @@ fn plan_service(
                 tag: image_ref.clone(),
                 target: build.target.clone(),
                 labels: build.labels.clone().into_iter().chain([(LABEL_STACK.to_string(), stack.name.clone())]).collect(),
-                no_cache: false,
+                no_cache: build.no_cache,
             };
             setup.push(plan.push(HostOp::BuildImage { spec }, Cause::Missing, vec![], Some(name)));
         }
@@ -657,8 +668,7 @@ fn inherit_anonymous_volumes(spec: &mut ContainerSpec, old: &ObservedContainer) 
                 target: target.clone(),
                 read_only: false,
                 create_host_path: false,
-                no_copy: false,
-                tmpfs_size: None,
+                ..Mount::default()
             }),
         }
     }

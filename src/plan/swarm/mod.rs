@@ -260,7 +260,11 @@ fn check(stack: &Stack, observed: &ObservedSwarm) -> Result<(), PlanError> {
     for service in stack.services.values() {
         let at = |key: &str| service.positions.get(key).copied().unwrap_or(service.pos);
         for key in UNSUPPORTED {
-            if service.extra.contains_key(*key) || (*key == "network_mode" && service.network_mode.is_some()) {
+            let set = match *key {
+                "network_mode" => service.network_mode.is_some(),
+                _ => service.extra.get(*key).is_some_and(|value| changes_behaviour(key, value)),
+            };
+            if set {
                 problems.push(
                     Diagnostic::error(at(key), format!("service `{}`: a swarm service has no `{key}`", service.name))
                         .with_hint("remove it for the swarm target (an overlay can reset it: `!reset null`), or deploy to one host with `--target host`"),
@@ -327,6 +331,21 @@ fn check(stack: &Stack, observed: &ObservedSwarm) -> Result<(), PlanError> {
 
 /// Compose keys a swarm service has no word for, whose loss would change what it does.
 const UNSUPPORTED: &[&str] = &["privileged", "devices", "pid", "ipc", "userns_mode", "network_mode", "volumes_from", "security_opt", "runtime", "cgroup_parent"];
+
+/// Whether a value of an [`UNSUPPORTED`] key asks for something a task would not get anyway:
+/// `privileged: false`, `devices: []`, `pid: ""`, `ipc: private` are what every task has.
+fn changes_behaviour(key: &str, value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Null | Value::Bool(false) => false,
+        // The schema takes `"false"` for a boolean, and ipc `private` (the engine's default) or
+        // `shareable` (others may join: none can on a swarm) is the task's own namespace anyway.
+        Value::String(text) => !(text.is_empty() || (key == "privileged" && text == "false") || (key == "ipc" && (text == "private" || text == "shareable"))),
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(entries) => !entries.is_empty(),
+        _ => true,
+    }
+}
 
 /// Keys a swarm ignores without changing what the service does, said in the plan.
 const IGNORED: &[(&str, &str)] = &[

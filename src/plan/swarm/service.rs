@@ -63,11 +63,12 @@ impl Desired<'_> {
     }
 
     /// The Swarm mode: an ordinal is one replica; a daemonset runs on every node; a job runs
-    /// its replicas to completion.
+    /// its replicas to completion, or one task on every node (`global-job`).
     pub fn mode(&self) -> ServiceMode {
         match (self.service.kind, self.ordinal) {
             (_, Some(_)) => ServiceMode::Replicated { replicas: 1 },
             (Kind::Daemonset, None) => ServiceMode::Global,
+            (Kind::Job, None) if self.service.swarm.global_job => ServiceMode::GlobalJob,
             (Kind::Job, None) => ServiceMode::ReplicatedJob { total: u64::from(self.service.replicas) },
             (_, None) => ServiceMode::Replicated { replicas: u64::from(self.service.replicas) },
         }
@@ -181,6 +182,7 @@ fn template(stack: &Stack, service: &Service, container: ContainerSpec, labels: 
     mounts.extend(container.tmpfs.iter().map(|entry| {
         let (target, options) = entry.split_once(':').unwrap_or((entry, ""));
         let size = options.split(',').find_map(|o| o.strip_prefix("size=")).and_then(crate::spec::schema::parse_size).map(|s| s as i64);
+        let mode = options.split(',').find_map(|o| o.strip_prefix("mode=")).and_then(|m| u32::from_str_radix(m, 8).ok());
         ServiceMount {
             kind: MountKind::Tmpfs,
             source: String::new(),
@@ -189,7 +191,10 @@ fn template(stack: &Stack, service: &Service, container: ContainerSpec, labels: 
             volume_labels: BTreeMap::new(),
             volume_driver: None,
             volume_options: BTreeMap::new(),
+            no_copy: false,
             tmpfs_size: size,
+            tmpfs_mode: mode,
+            propagation: None,
         }
     }));
     let reference = |target: &str, file: &crate::model::stack::FileMount, object: &str| FileReference {
@@ -260,7 +265,10 @@ fn mount(stack: &Stack, mount: &objects::Mount, key: &str) -> ServiceMount {
         volume_labels,
         volume_driver,
         volume_options,
+        no_copy: mount.no_copy,
         tmpfs_size: mount.tmpfs_size,
+        tmpfs_mode: mount.tmpfs_mode,
+        propagation: mount.propagation.clone(),
     }
 }
 
