@@ -524,6 +524,7 @@ impl Demand {
         let base = Demand::base(service)?;
         Ok(match service.kind {
             Kind::Daemonset => vec![Demand { mode: Mode::Global, ..base }],
+            Kind::Job if service.swarm.global_job => vec![Demand { mode: Mode::Global, ..base }],
             Kind::Deployment | Kind::Job => vec![Demand { mode: Mode::Replicated { replicas: service.replicas }, ..base }],
             Kind::Statefulset => (0..service.replicas).map(|ordinal| base.ordinal(ordinal, None)).collect(),
         })
