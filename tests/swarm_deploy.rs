@@ -22,7 +22,9 @@ use swarm_support::{machine_swarm_state, run_tests_then, trial, wait_for, Cluste
 
 const BINARY: &str = env!("CARGO_BIN_EXE_swarmctl");
 
-static CLUSTER: SharedCluster = SharedCluster::new(|| Spec::new("swarm-deploy", 3).images(&[BUSYBOX, TESTAPP]));
+const HAPROXY: &str = "swarmctl-test/haproxy:2.6";
+
+static CLUSTER: SharedCluster = SharedCluster::new(|| Spec::new("swarm-deploy", 3).images(&[BUSYBOX, TESTAPP, HAPROXY]));
 
 static MACHINE_STATE: OnceLock<String> = OnceLock::new();
 
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         trial("a_dependency_that_never_gets_healthy_fails_and_nothing_after_it_is_created", never_healthy_dependency),
         trial("a_deploy_killed_before_any_of_its_changes_converges_when_run_again", killed_before_each_change),
         trial("a_second_deploy_of_a_stack_waits_for_the_first_cluster_wide", two_deploys_at_once),
+        trial("a_rolling_update_keeps_four_healthy_tasks_and_every_request_succeeds_and_a_bad_version_is_rolled_back", rolling_update),
     ];
     run_tests_then(&CLUSTER, trials, |cluster| {
         if let Some(cluster) = cluster.filter(|cluster| !cluster.kept()) {
@@ -356,4 +359,173 @@ services:
     assert!(first.wait().unwrap().success());
     assert!(waited.status.success(), "{}", text(&waited));
     assert!(text(&waited).contains("no changes"), "the waiter sees the finished deploy: {}", text(&waited));
+}
+
+/// HAProxy finds the tasks through Swarm's DNS (`tasks.web`: every task's address), checks each
+/// every 200 ms, and retries a request another task can answer.
+const HAPROXY_CFG: &str = r#"global
+  maxconn 512
+resolvers swarm
+  nameserver dns 127.0.0.11:53
+  hold valid 1s
+  hold obsolete 1s
+  hold nx 1s
+  hold other 1s
+  timeout resolve 1s
+  timeout retry 1s
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 10s
+  timeout server 5s
+  retries 3
+  option redispatch
+  retry-on all-retryable-errors
+frontend entry
+  bind :8000
+  default_backend web
+backend web
+  balance roundrobin
+  option httpchk GET /health
+  default-server check inter 200ms fall 1 rise 1 resolvers swarm init-addr none
+  server-template web 10 tasks.web:8080
+"#;
+
+fn rolling_stack(version: &str, extra_env: &str) -> String {
+    format!(
+        r#"
+name: NAME
+services:
+  web:
+    image: swarmctl-test/testapp:latest
+    deploy: {{replicas: 4, endpoint_mode: dnsrr}}
+    environment: {{TESTAPP_PORTS: "8080", VERSION: "{version}"{extra_env}}}
+    healthcheck: {{test: ["CMD", "/testapp", "check", "http://127.0.0.1:8080/health"], interval: 1s, retries: 3}}
+    stop_grace_period: 2s
+    x-rollout: {{max_surge: 1, max_unavailable: 0, progress_deadline: 60s, auto_rollback: true}}
+  entry:
+    image: swarmctl-test/haproxy:2.6
+    configs: [{{source: haproxy_cfg, target: /usr/local/etc/haproxy/haproxy.cfg}}]
+    ports: [{{target: 8000, published: 18000, mode: host}}]
+    deploy: {{endpoint_mode: dnsrr, placement: {{constraints: [node.hostname == node-1]}}}}
+    depends_on: {{web: {{condition: service_healthy}}}}
+configs:
+  haproxy_cfg:
+    content: |
+{cfg}
+"#,
+        cfg = HAPROXY_CFG.lines().map(|l| format!("      {l}")).collect::<Vec<_>>().join("\n")
+    )
+}
+
+/// Samples `service ps` every 100 ms: the most replicas of web at once (tasks desired to run,
+/// starting or running: Swarm's updater, like Kubernetes, counts a replaced task no more once
+/// told to stop, while it still stops), the most tasks including those stopping, and the fewest
+/// running and desired to run (Swarm keeps a task `starting` until it is healthy).
+struct TaskObserver {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(usize, usize, usize, usize)>>,
+}
+
+impl TaskObserver {
+    fn start(service: &str) -> TaskObserver {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, service) = (stop.clone(), service.to_string());
+        let thread = std::thread::spawn(move || {
+            let (mut most, mut with_stopping, mut fewest, mut samples) = (0, 0, usize::MAX, 0);
+            while !flag.load(Ordering::Relaxed) {
+                let out = docker("node-1", &["service", "ps", &service, "--format", "{{.DesiredState}} {{.CurrentState}}"]);
+                let live = |l: &&str| l.contains(" Running") || l.contains(" Starting");
+                let replicas = out.lines().filter(|l| l.starts_with("Running ") && live(l)).count();
+                let all = out.lines().filter(live).count();
+                let healthy = out.lines().filter(|l| l.starts_with("Running Running")).count();
+                (most, with_stopping, fewest, samples) = (most.max(replicas), with_stopping.max(all), fewest.min(healthy), samples + 1);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (most, with_stopping, fewest, samples)
+        });
+        TaskObserver { stop, thread: Some(thread) }
+    }
+
+    fn finish(mut self) -> (usize, usize, usize, usize) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default()
+    }
+}
+
+/// `curl` in node-1's network namespace, one request after another through the entry point's
+/// port published there; each line it prints is an HTTP status.
+struct Requests(std::process::Child, std::thread::JoinHandle<Vec<String>>);
+
+impl Requests {
+    fn start() -> Requests {
+        use std::io::BufRead;
+        let node = cluster().node("node-1");
+        let url = format!("http://{}:18000/", node.ip);
+        let script = format!("while :; do curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 10 {url}; sleep 0.02; done");
+        let mut child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", node.netns))
+            .args(["--", "sh", "-c", &script])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || std::io::BufReader::new(stdout).lines().map_while(Result::ok).collect());
+        Requests(child, reader)
+    }
+
+    /// (requests, failures)
+    fn finish(mut self) -> (usize, Vec<String>) {
+        let _ = Command::new("pkill").args(["-P", &self.0.id().to_string()]).status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let codes = self.1.join().unwrap_or_default();
+        let failed = codes.iter().filter(|c| c.as_str() != "200").cloned().collect();
+        (codes.len(), failed)
+    }
+}
+
+fn rolling_update() {
+    let stack = Stack::new("sd-roll", &rolling_stack("1", ""));
+    let out = stack.run(&["deploy", "--timeout", "3m", "--stable", "1s"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let node = cluster().node("node-1");
+    let url = format!("http://{}:18000/", node.ip);
+    wait_for("20 answers in a row through the entry point", Duration::from_secs(60), || {
+        for _ in 0..20 {
+            let out = cluster().exec("node-1", &["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", &url]);
+            if String::from_utf8_lossy(&out.stdout) != "200" {
+                return Err(text(&out));
+            }
+        }
+        Ok(())
+    });
+
+    stack.write(&rolling_stack("2", ""));
+    let plan = stack.run(&["plan"]);
+    assert!(text(&plan).contains("rollout web: rolling update of 4 replicas: max surge 1, max unavailable 0"), "{}", text(&plan));
+    let (observer, requests) = (TaskObserver::start("sd-roll_web"), Requests::start());
+    let out = stack.run(&["deploy", "--timeout", "3m", "--stable", "1s"]);
+    let ((most, with_stopping, fewest, samples), (sent, failed)) = (observer.finish(), requests.finish());
+    assert!(out.status.success(), "{}", text(&out));
+    eprintln!(
+        "[swarm_deploy] rolling update on Swarm: {samples} samples, at most {most} replicas ({with_stopping} with those stopping), at least {fewest} healthy; {sent} requests, {} failed",
+        failed.len()
+    );
+    assert!(samples >= 10 && sent >= 10, "{samples} samples, {sent} requests");
+    assert!(most <= 5, "never more than 4 + 1 replicas: saw {most}");
+    assert!(fewest >= 4, "never fewer than 4 healthy: saw {fewest}");
+    assert!(failed.is_empty(), "{} of {sent} requests failed: {failed:?}", failed.len());
+
+    // A version that never gets healthy: web goes back to version 2, serving throughout.
+    stack.write(&rolling_stack("3", r#", TESTAPP_UNHEALTHY: "1""#));
+    let requests = Requests::start();
+    let out = stack.run(&["deploy", "--timeout", "3m", "--stable", "1s"]);
+    let (sent, failed) = requests.finish();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("web rolled back to revision 2: converged; the deploy failed"), "{}", text(&out));
+    assert!(failed.is_empty(), "{} of {sent} requests failed: {failed:?}", failed.len());
+    let env = docker("node-1", &["service", "inspect", "sd-roll_web", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Env}}"]);
+    assert!(env.contains("VERSION=2") && !env.contains("TESTAPP_UNHEALTHY"), "{env}");
 }
