@@ -18,7 +18,6 @@ mod engine_proxy;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::process::ExitCode;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use swarmctl::engine::{connect, ConnectOptions, DockerEngine, EngineError, SwarmEngine};
@@ -31,16 +30,13 @@ use swarmctl::model::service::{
 };
 use swarmctl::model::swarm::{SwarmCandidateNames, TaskState, UpdateState};
 use swarmctl::plan::swarm::{Expect, ObjectRef, ServiceWait, Until};
-use swarm_support::{machine_swarm_state, run_tests_then, trial, wait_for, Cluster, SharedCluster, Spec, BUSYBOX, TESTAPP};
+use swarm_support::{run_tests_leaving_no_trace, trial, wait_for, Cluster, SharedCluster, Spec, BUSYBOX, TESTAPP};
 
 static CLUSTER: SharedCluster =
     SharedCluster::new(|| Spec::new("engine-swarm", 3).label("node-2", "tier=data").label("node-2", "zone=b").label("node-3", "tier=web"));
 
-/// The machine engine's swarm state before anything ran.
-static MACHINE_STATE: OnceLock<String> = OnceLock::new();
 
 fn main() -> ExitCode {
-    MACHINE_STATE.get_or_init(machine_swarm_state);
     let trials = vec![
         trial("observe_reports_the_stack_every_node_and_foreign_names", observe_reports_the_stack_every_node_and_foreign_names),
         trial("update_with_a_stale_version_conflicts_rollback_restores_the_old_spec", update_stale_version_rollback_remove),
@@ -54,19 +50,7 @@ fn main() -> ExitCode {
         trial("networks_are_overlays_with_their_options_and_names_are_unique", networks_are_overlays_with_their_options),
         trial("configs_secrets_and_the_store_calls", configs_secrets_and_the_store_calls),
     ];
-    run_tests_then(&CLUSTER, trials, |cluster| {
-        if let Some(cluster) = cluster.filter(|cluster| !cluster.kept()) {
-            let left = swarm_support::leftovers(cluster.name(), cluster.dir());
-            if !left.is_empty() {
-                return Err(format!("left behind: {left:?}"));
-            }
-        }
-        let (before, after) = (MACHINE_STATE.get().cloned().unwrap_or_default(), machine_swarm_state());
-        if before != after {
-            return Err(format!("the machine's own engine went from swarm state {before:?} to {after:?}"));
-        }
-        Ok(())
-    })
+    run_tests_leaving_no_trace(&CLUSTER, trials)
 }
 
 // ---------------------------------------------------------------- helpers

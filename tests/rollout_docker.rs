@@ -37,6 +37,7 @@ impl Stack {
 
     fn write(&self, yaml: &str) {
         std::fs::write(self.dir.path().join("stack.yaml"), yaml.replace("NAME", &self.name)).unwrap();
+        std::fs::write(self.dir.path().join("haproxy.cfg"), haproxy_cfg()).unwrap();
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -87,35 +88,10 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// HAProxy finds the replicas through Docker's DNS (`web` has every replica's address), checks
-/// each every 200 ms, and retries a request another replica can answer.
-const HAPROXY_CFG: &str = r#"global
-  maxconn 512
-resolvers docker
-  nameserver dns 127.0.0.11:53
-  hold valid 1s
-  hold obsolete 1s
-  hold nx 1s
-  hold other 1s
-  timeout resolve 1s
-  timeout retry 1s
-defaults
-  mode http
-  timeout connect 1s
-  timeout client 10s
-  timeout server 5s
-  retries 3
-  option redispatch
-  retry-on all-retryable-errors
-frontend entry
-  bind :8000
-  default_backend web
-backend web
-  balance roundrobin
-  option httpchk GET /health
-  default-server check inter 200ms fall 1 rise 1 resolvers docker init-addr none
-  server-template web 10 web:8080
-"#;
+/// The entry point in front of the replicas, which Docker's DNS names `web`.
+fn haproxy_cfg() -> String {
+    include_str!("fixtures/rollout/haproxy.cfg").replace("BACKEND", "web:8080")
+}
 
 fn web_stack(port: u16, version: &str, extra_env: &str, auto_rollback: bool) -> String {
     format!(
@@ -135,11 +111,8 @@ services:
     ports: ["127.0.0.1:{port}:8000"]
     depends_on: {{web: {{condition: service_healthy}}}}
 configs:
-  haproxy_cfg:
-    content: |
-{cfg}
-"#,
-        cfg = HAPROXY_CFG.lines().map(|l| format!("      {l}")).collect::<Vec<_>>().join("\n")
+  haproxy_cfg: {{file: ./haproxy.cfg}}
+"#
     )
 }
 

@@ -13,19 +13,15 @@ mod swarm_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use swarm_support::{machine_swarm_state, run_tests_then, trial, wait_for, Cluster, Role, SharedCluster, Spec, BUSYBOX, TESTAPP};
+use swarm_support::{run_tests_leaving_no_trace, trial, wait_for, Cluster, Role, SharedCluster, Spec, BUSYBOX, TESTAPP};
 
 static CLUSTER: SharedCluster =
     SharedCluster::new(|| Spec::new("smoke", 3).label("node-2", "tier=data").label("node-2", "zone=b").label("node-3", "tier=web"));
 
-/// The machine engine's swarm state before anything ran.
-static MACHINE_STATE: OnceLock<String> = OnceLock::new();
 
 fn main() -> ExitCode {
-    MACHINE_STATE.get_or_init(machine_swarm_state);
     let trials = vec![
         trial("nodes_ready_with_hostnames_roles_and_labels", nodes_ready_with_hostnames_roles_and_labels),
         trial("engines_are_docker_20_10_api_1_41", engines_are_docker_20_10_api_1_41),
@@ -35,22 +31,7 @@ fn main() -> ExitCode {
         // Last: it kills and restarts a node (tests run one at a time, in this order).
         trial("node_loss_detected_and_node_back", node_loss_detected_and_node_back),
     ];
-    run_tests_then(&CLUSTER, trials, |cluster| {
-        // Teardown already checked that nothing is left (swarm_support::leftovers).
-        if let Some(cluster) = cluster.filter(|cluster| !cluster.kept()) {
-            let left = swarm_support::leftovers(cluster.name(), cluster.dir());
-            if !left.is_empty() {
-                return Err(format!("left behind: {left:?}"));
-            }
-            eprintln!("[smoke] teardown left nothing of cluster {} behind", cluster.name());
-        }
-        let (before, after) = (MACHINE_STATE.get().cloned().unwrap_or_default(), machine_swarm_state());
-        if before != after {
-            return Err(format!("the machine's own engine went from swarm state {before:?} to {after:?}"));
-        }
-        eprintln!("[smoke] the machine's own engine is still swarm-{after}");
-        Ok(())
-    })
+    run_tests_leaving_no_trace(&CLUSTER, trials)
 }
 
 fn cluster() -> &'static Cluster {

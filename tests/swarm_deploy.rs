@@ -16,9 +16,8 @@ use engine_proxy::EngineProxy;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output};
-use std::sync::OnceLock;
 use std::time::Duration;
-use swarm_support::{machine_swarm_state, run_tests_then, trial, wait_for, Cluster, SharedCluster, Spec, BUSYBOX, TESTAPP};
+use swarm_support::{run_tests_leaving_no_trace, trial, wait_for, Cluster, SharedCluster, Spec, BUSYBOX, TESTAPP};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_swarmctl");
 
@@ -26,10 +25,8 @@ const HAPROXY: &str = "swarmctl-test/haproxy:2.6";
 
 static CLUSTER: SharedCluster = SharedCluster::new(|| Spec::new("swarm-deploy", 3).images(&[BUSYBOX, TESTAPP, HAPROXY]));
 
-static MACHINE_STATE: OnceLock<String> = OnceLock::new();
 
 fn main() -> ExitCode {
-    MACHINE_STATE.get_or_init(machine_swarm_state);
     let trials = vec![
         trial("a_stack_deploys_in_dependency_order_redeploys_as_a_no_op_and_comes_down", whole_lifecycle),
         trial("a_failing_job_fails_the_deploy_with_its_exit_code_and_logs", failing_job),
@@ -38,19 +35,7 @@ fn main() -> ExitCode {
         trial("a_second_deploy_of_a_stack_waits_for_the_first_cluster_wide", two_deploys_at_once),
         trial("a_rolling_update_keeps_four_healthy_tasks_and_every_request_succeeds_and_a_bad_version_is_rolled_back", rolling_update),
     ];
-    run_tests_then(&CLUSTER, trials, |cluster| {
-        if let Some(cluster) = cluster.filter(|cluster| !cluster.kept()) {
-            let left = swarm_support::leftovers(cluster.name(), cluster.dir());
-            if !left.is_empty() {
-                return Err(format!("left behind: {left:?}"));
-            }
-        }
-        let (before, after) = (MACHINE_STATE.get().cloned().unwrap_or_default(), machine_swarm_state());
-        if before != after {
-            return Err(format!("the machine's own engine went from swarm state {before:?} to {after:?}"));
-        }
-        Ok(())
-    })
+    run_tests_leaving_no_trace(&CLUSTER, trials)
 }
 
 fn cluster() -> &'static Cluster {
@@ -361,35 +346,6 @@ services:
     assert!(text(&waited).contains("no changes"), "the waiter sees the finished deploy: {}", text(&waited));
 }
 
-/// HAProxy finds the tasks through Swarm's DNS (`tasks.web`: every task's address), checks each
-/// every 200 ms, and retries a request another task can answer.
-const HAPROXY_CFG: &str = r#"global
-  maxconn 512
-resolvers swarm
-  nameserver dns 127.0.0.11:53
-  hold valid 1s
-  hold obsolete 1s
-  hold nx 1s
-  hold other 1s
-  timeout resolve 1s
-  timeout retry 1s
-defaults
-  mode http
-  timeout connect 1s
-  timeout client 10s
-  timeout server 5s
-  retries 3
-  option redispatch
-  retry-on all-retryable-errors
-frontend entry
-  bind :8000
-  default_backend web
-backend web
-  balance roundrobin
-  option httpchk GET /health
-  default-server check inter 200ms fall 1 rise 1 resolvers swarm init-addr none
-  server-template web 10 tasks.web:8080
-"#;
 
 fn rolling_stack(version: &str, extra_env: &str) -> String {
     format!(
@@ -410,11 +366,8 @@ services:
     deploy: {{endpoint_mode: dnsrr, placement: {{constraints: [node.hostname == node-1]}}}}
     depends_on: {{web: {{condition: service_healthy}}}}
 configs:
-  haproxy_cfg:
-    content: |
-{cfg}
-"#,
-        cfg = HAPROXY_CFG.lines().map(|l| format!("      {l}")).collect::<Vec<_>>().join("\n")
+  haproxy_cfg: {{file: ./haproxy.cfg}}
+"#
     )
 }
 
@@ -488,6 +441,9 @@ impl Requests {
 
 fn rolling_update() {
     let stack = Stack::new("sd-roll", &rolling_stack("1", ""));
+    // The entry point in front of the tasks, which Swarm's DNS names `tasks.web`.
+    let cfg = include_str!("fixtures/rollout/haproxy.cfg").replace("BACKEND", "tasks.web:8080");
+    std::fs::write(stack.path().join("haproxy.cfg"), cfg).unwrap();
     let out = stack.run(&["deploy", "--timeout", "3m", "--stable", "1s"]);
     assert!(out.status.success(), "{}", text(&out));
     let node = cluster().node("node-1");

@@ -13,9 +13,8 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use swarm_support::{machine_swarm_state, run_tests_then, trial, wait_for, Cluster, SharedCluster, Spec, BUSYBOX, TESTAPP};
+use swarm_support::{run_tests_leaving_no_trace, trial, wait_for, Cluster, SharedCluster, Spec, BUSYBOX, TESTAPP};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_swarmctl");
 const CLUSTER_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/data-platform/cluster-minimum.yaml");
@@ -36,29 +35,15 @@ static CLUSTER: SharedCluster = SharedCluster::new(|| {
     spec
 });
 
-static MACHINE_STATE: OnceLock<String> = OnceLock::new();
 
 fn main() -> ExitCode {
-    MACHINE_STATE.get_or_init(machine_swarm_state);
     let trials = vec![
         trial("an_unschedulable_service_is_refused_at_plan_time_and_nothing_is_created", unschedulable),
         trial("spread_max_per_node_global_and_ordinals_land_where_plan_predicted", predicted_equals_observed),
         trial("a_lost_node_is_reported_its_replicas_return_elsewhere_and_its_ordinal_waits_for_it", node_loss),
         trial("the_data_platform_lands_where_predicted_answers_across_nodes_and_survives_a_node_loss", data_platform),
     ];
-    run_tests_then(&CLUSTER, trials, |cluster| {
-        if let Some(cluster) = cluster.filter(|cluster| !cluster.kept()) {
-            let left = swarm_support::leftovers(cluster.name(), cluster.dir());
-            if !left.is_empty() {
-                return Err(format!("left behind: {left:?}"));
-            }
-        }
-        let (before, after) = (MACHINE_STATE.get().cloned().unwrap_or_default(), machine_swarm_state());
-        if before != after {
-            return Err(format!("the machine's own engine went from swarm state {before:?} to {after:?}"));
-        }
-        Ok(())
-    })
+    run_tests_leaving_no_trace(&CLUSTER, trials)
 }
 
 fn cluster() -> &'static Cluster {

@@ -459,6 +459,26 @@ pub fn run_tests(cluster: &SharedCluster, trials: Vec<Trial>) -> ExitCode {
     run_tests_then(cluster, trials, |_| Ok(()))
 }
 
+/// [`run_tests`], failing the run also when the cluster left anything behind or the machine's
+/// own engine changed its swarm state (tests must never touch it).
+pub fn run_tests_leaving_no_trace(cluster: &SharedCluster, trials: Vec<Trial>) -> ExitCode {
+    let before = machine_swarm_state();
+    run_tests_then(cluster, trials, |cluster| {
+        if let Some(cluster) = cluster.filter(|cluster| !cluster.kept()) {
+            let left = leftovers(cluster.name(), cluster.dir());
+            if !left.is_empty() {
+                return Err(format!("left behind: {left:?}"));
+            }
+            eprintln!("[swarm_support] teardown left nothing of cluster {} behind", cluster.name());
+        }
+        let after = machine_swarm_state();
+        if before != after {
+            return Err(format!("the machine's own engine went from swarm state {before:?} to {after:?}"));
+        }
+        Ok(())
+    })
+}
+
 /// [`run_tests`] with a last check after the teardown (given the cluster, if it started).
 pub fn run_tests_then(
     cluster: &SharedCluster,
