@@ -36,8 +36,9 @@ pub(super) fn plan(maker: &ReplicaMaker<'_>, existing: &[&ObservedContainer], lo
     let mut current = current;
     current.sort_by_key(|c| (!available(c), number(c)));
     let keep = current.len().min(desired as usize);
-    let mut surplus: VecDeque<&ObservedContainer> = current.split_off(keep).into_iter().rev().collect();
-    surplus.make_contiguous().sort_by_key(|c| (available(c), std::cmp::Reverse(number(c))));
+    let mut surplus = current.split_off(keep);
+    surplus.sort_by_key(|c| (available(c), std::cmp::Reverse(number(c))));
+    let mut surplus: VecDeque<&ObservedContainer> = surplus.into();
     // Old replicas go unavailable first, then from the highest number down.
     old.sort_by_key(|c| (available(c), std::cmp::Reverse(number(c))));
     let mut old: VecDeque<&ObservedContainer> = old.into();
@@ -84,7 +85,7 @@ pub(super) fn plan(maker: &ReplicaMaker<'_>, existing: &[&ObservedContainer], lo
                 .map(|_| {
                     let cause = change.clone().unwrap_or(if had == 0 { Cause::Missing } else { Cause::Scaled { from: had, to: desired } });
                     // Stop-first takes the number of the replica it replaces, once that is gone.
-                    let (replica, inherit, complete_after) = match freed.pop_front().filter(|_| !surge) {
+                    let (replica, inherit, complete_after) = match if surge { None } else { freed.pop_front() } {
                         Some((old, removed)) => (number(old), Some(old), vec![removed]),
                         None => {
                             let replica = (1..).find(|n| !taken.contains(n)).unwrap_or(u32::MAX);
