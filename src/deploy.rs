@@ -144,7 +144,10 @@ async fn under_lock<T: Target>(
         return Ok(Deployed { plan, report, revision: None, unrecorded: None, rolled_back: None });
     }
     // A rollback never rolls back itself.
-    let failed = if rollback_to.is_none() && !report.interrupted { failed_rollouts(stack, &plan, &report) } else { Vec::new() };
+    let failed: Vec<String> = match rollback_to.is_none() && !report.interrupted {
+        true => stopped_rollouts(&plan, &report).into_iter().filter(|s| stack.services.get(s).is_some_and(|s| s.rollout.auto_rollback)).collect(),
+        false => Vec::new(),
+    };
     let mut rolled_back = None;
     let mut recorded = (stack.clone(), rollback_to);
     if !failed.is_empty() {
@@ -204,9 +207,9 @@ async fn converge<T: Target>(
     Ok((plan, report))
 }
 
-/// Services with `auto_rollback` whose rollout failed: a step of theirs that changes them, or
-/// waits for the change, failed.
-fn failed_rollouts<O: Op>(stack: &Stack, plan: &Plan<O>, report: &ApplyReport) -> Vec<String> {
+/// Services whose rollout failed: they were changed, and a step of theirs failed. Their
+/// rollout stopped where it was.
+pub fn stopped_rollouts<O: Op>(plan: &Plan<O>, report: &ApplyReport) -> Vec<String> {
     let failed: BTreeSet<&str> = plan
         .steps
         .iter()
@@ -215,7 +218,7 @@ fn failed_rollouts<O: Op>(stack: &Stack, plan: &Plan<O>, report: &ApplyReport) -
         .filter_map(|(step, _)| step.service.as_deref())
         .collect();
     let changed = |service: &str| plan.steps.iter().any(|s| s.service.as_deref() == Some(service) && matches!(s.cause, Cause::Changed(_)));
-    failed.into_iter().filter(|s| stack.services.get(*s).is_some_and(|svc| svc.rollout.auto_rollback) && changed(s)).map(str::to_string).collect()
+    failed.into_iter().filter(|s| changed(s)).map(str::to_string).collect()
 }
 
 /// Puts `services` back as the last converged revision had them, the rest of `stack` as it is.

@@ -250,6 +250,16 @@ fn a_rolling_update_keeps_four_healthy_replicas_and_every_request_succeeds_and_a
     assert_eq!(stack.env_of("web", "VERSION"), ["2", "2", "2", "2"]);
     let history = text(&stack.run(&["history"]));
     assert!(history.contains("web rolled back to 2"), "{history}");
+
+    // Without auto_rollback the rollout stops where it is, says so, and the old replicas serve.
+    stack.write(&web_stack(port, "3", r#", TESTAPP_UNHEALTHY: "1""#, false));
+    let client = Client::start(port);
+    let out = stack.run(&["deploy", "--stable", "1s"]);
+    let (sent, failed) = client.finish();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("the rollout of web stopped where it was; the old replicas left keep serving"), "{}", text(&out));
+    assert!(failed.is_empty(), "{} of {sent} requests failed: {failed:?}", failed.len());
+    assert_eq!(stack.env_of("web", "VERSION").iter().filter(|v| *v == "2").count(), 4, "the old replicas all run");
 }
 
 const POSTGRES: &str = r#"

@@ -299,6 +299,13 @@ fn finish<O: Op>(result: Result<Deployed<O>, DeployError>, printer: &Printer<O>,
         }
         return Ok(Exit::NotConverged);
     }
+    let stopped = deploy::stopped_rollouts(&deployed.plan, &deployed.report);
+    if !stopped.is_empty() && !deployed.report.interrupted {
+        errln!(
+            "the rollout of {} stopped where it was; the old replicas left keep serving (fix it and deploy again, `swarmctl rollback`, or set `x-rollout.auto_rollback: true`)",
+            stopped.join(", ")
+        );
+    }
     Ok(if deployed.report.interrupted {
         Exit::Interrupted
     } else if deployed.report.engine_lost() {
