@@ -84,7 +84,11 @@ pub fn validate(stack: &Stack, out: &mut Diagnostics) {
         }
         if service.replicas > 1 && service.kind != Kind::Daemonset {
             for port in service.ports.iter().filter(|p| p.published.is_some()) {
-                out.warning(port.pos, format!("service `{name}` publishes host port {} and has {} replicas: on one host only one replica can bind it", port.published.unwrap_or(0), service.replicas));
+                let only_one = match port.host_mode {
+                    true => "on one host, and on each swarm node (`mode: host`), only one replica can bind it",
+                    false => "on the host target only one replica can bind it (on a swarm the routing mesh shares it)",
+                };
+                out.warning(port.pos, format!("service `{name}` publishes host port {} and has {} replicas: {only_one}", port.published.unwrap_or(0), service.replicas));
             }
         }
         for network in service.networks.keys() {

@@ -19,7 +19,7 @@ pub mod service;
 
 pub use op::{Expect, ObjectRef, References, ServiceWait, SwarmOp, Until};
 
-use super::naming::{network_name, parse_field_hashes, service_networks};
+use super::naming::{field_hashes, network_name, parse_field_hashes, service_networks};
 use super::placement::{self, PlacementPlan};
 use super::{teardown, Cause, Op, PlanError, PlanOptions, StepId};
 use crate::diagnostics::Diagnostic;
@@ -147,6 +147,7 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedSwarm, op
         plan.push(op, Cause::Orphaned, removals.clone(), None)
     });
 
+    let wanted_by_dependents = conditions_wanted(stack);
     let mut ready: BTreeMap<&str, Ready> = BTreeMap::new();
     for name in graph.waves().into_iter().flatten() {
         let Some(service) = stack.services.get(&name) else { continue };
@@ -157,7 +158,7 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedSwarm, op
                 None => after.extend(ready.get(dependency).map(|r| r.for_condition(condition).to_vec()).unwrap_or_default()),
             }
         }
-        let wanted = conditions_wanted(stack, &name);
+        let wanted = wanted_by_dependents.get(name.as_str()).cloned().unwrap_or_default();
         let placed = Placed { pins: &pins, stranded: &stranded };
         let service_ready = plan_service(stack, service, &owned, placed, &networks, &configs, &secrets, after, &wanted, options, &mut plan);
         ready.insert(stack.services.get_key_value(&name).map(|(k, _)| k.as_str()).unwrap_or_default(), service_ready);
@@ -184,9 +185,13 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedSwarm, op
     Ok(plan)
 }
 
-/// Which conditions some dependent of `name` waits for.
-fn conditions_wanted(stack: &Stack, name: &str) -> BTreeSet<Condition> {
-    stack.services.values().flat_map(|s| &s.depends_on).filter(|d| d.service == name).map(|d| d.condition).collect()
+/// Per service, which conditions its dependents wait for.
+fn conditions_wanted(stack: &Stack) -> BTreeMap<&str, BTreeSet<Condition>> {
+    let mut wanted: BTreeMap<&str, BTreeSet<Condition>> = BTreeMap::new();
+    for dependency in stack.services.values().flat_map(|s| &s.depends_on) {
+        wanted.entry(dependency.service.as_str()).or_default().insert(dependency.condition);
+    }
+    wanted
 }
 
 /// Where statefulset ordinals are pinned, and which of them cannot run now.
@@ -505,10 +510,11 @@ fn plan_service(
         .collect();
     // A statefulset's missing ordinals are made in order; changed ones are updated from the
     // highest down, and those below `x-rollout.partition` keep their spec.
+    let task_fields = field_hashes(stack, service);
     let mut desireds: Vec<(Desired<'_>, Hashes, Option<Cause>)> = desired_of(service, placed.pins)
         .into_iter()
         .map(|desired| {
-            let hashes = hashes(stack, &desired);
+            let hashes = hashes(&task_fields, &desired);
             let change = match decide(owned.get(desired.name(stack).as_str()).copied(), &desired, &hashes) {
                 Some(Cause::Changed(_)) if desired.ordinal.is_some_and(|o| o < service.rollout.partition) => None,
                 change => change,
@@ -536,7 +542,7 @@ fn plan_service(
             previous_ordinal = Some(step);
             continue;
         }
-        let spec = service_spec(stack, &desired, &hashes);
+        let spec = service_spec(stack, &desired, &hashes, &task_fields);
         let existing = owned.get(swarm_name.as_str()).copied();
         let mut after = setup.clone();
         after.extend(&dependencies);

@@ -19,7 +19,7 @@ use crate::model::service::{
 };
 use crate::model::stack::{FileObject, Kind, Service, Stack};
 use crate::plan::host::container::{container_spec, network_attachments};
-use crate::plan::naming::{field_hashes, short_hash, spec_hash};
+use crate::plan::naming::{short_hash, spec_hash};
 use crate::plan::rollout::{self, FailurePolicy, UpdateOrder};
 use crate::plan::teardown::depends_on_label;
 use std::collections::BTreeMap;
@@ -83,9 +83,10 @@ pub struct Hashes {
     pub service: String,
 }
 
-pub fn hashes(stack: &Stack, desired: &Desired<'_>) -> Hashes {
+/// `task_fields`: the service's [`field_hashes`](crate::plan::naming::field_hashes), the same for each of its ordinals.
+pub fn hashes(task_fields: &BTreeMap<String, String>, desired: &Desired<'_>) -> Hashes {
     let service = desired.service;
-    let mut fields = field_hashes(stack, service);
+    let mut fields = task_fields.clone();
     let task = spec_hash(&fields);
     let json = |value: serde_json::Value| short_hash(value.to_string().as_bytes());
     fields.insert("replicas".into(), json(serde_json::to_value(desired.mode()).unwrap_or_default()));
@@ -99,10 +100,10 @@ pub fn hashes(stack: &Stack, desired: &Desired<'_>) -> Hashes {
 /// The service spec, with network, config and secret IDs left for the executor to fill in:
 /// `networks[i]` is the stack network `network_keys[i]`; configs and secrets follow the
 /// service's `configs` and `secrets` in order.
-pub fn service_spec(stack: &Stack, desired: &Desired<'_>, hashes: &Hashes) -> ServiceSpec {
+pub fn service_spec(stack: &Stack, desired: &Desired<'_>, hashes: &Hashes, task_fields: &BTreeMap<String, String>) -> ServiceSpec {
     let service = desired.service;
     let replica = desired.ordinal.unwrap_or(1);
-    let container = container_spec(stack, service, replica, &field_hashes(stack, service));
+    let container = container_spec(stack, service, replica, task_fields);
     let name = desired.name(stack);
 
     let mut labels = service.swarm.labels.clone();
