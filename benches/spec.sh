@@ -9,6 +9,8 @@
 #   - `swarmctl graph` of a 5,000-service stack (load + validate + graph): median wall time of
 #     5 runs, and peak RSS from /usr/bin/time -v (or VmHWM when that is missing).
 #                                                                  target < 1 s, < 200 MB
+#   - `swarmctl plan --cluster` of 1,000 services on 50 hypothetical nodes (load, validate,
+#     graph, placement, plan; no engine): median wall time of N runs.     target < 50 ms
 set -euo pipefail
 
 runs=${1:-30}
@@ -62,8 +64,58 @@ generate() {
   } > "$dir/stack.yaml"
 }
 
+# The same services placed on a cluster: replicas 1-5 under node-label constraints (one of three
+# tiers), spread over zones then racks, at most 2 per node on some, CPU and memory reservations,
+# every 25th service global, every 10th a statefulset (ordinals pinned one per node).
+placement() {
+  local dir=$1 count=$2 nodes=$3 i
+  generate "$dir" "$count"
+  python3 - "$dir/stack.yaml" <<'PY'
+import re, sys
+path = sys.argv[1]
+tiers = ["app", "data", "app"]
+def deploy(match):
+    i = int(match.group(1))
+    if i % 25 == 0:
+        shape = '      mode: global\n      placement: {constraints: ["node.labels.tier != edge"]}\n'
+    else:
+        shape = (f'      replicas: {1 + i % 5}\n'
+                 f'      placement:\n        constraints: ["node.labels.tier == {tiers[i % 3]}", "node.role != manager"]\n'
+                 f'        preferences: [{{spread: node.labels.zone}}, {{spread: node.labels.rack}}]\n'
+                 + ('        max_replicas_per_node: 2\n' if i % 4 == 0 else ''))
+    kind = '    x-kind: statefulset\n' if i % 10 == 5 else ''
+    return (f'  svc{i:05d}:{match.group(2)}{kind}    deploy:\n{shape}'
+            '      resources: {limits: {cpus: "0.5", memory: 256M}, reservations: {cpus: "0.01", memory: 8M}}\n')
+# Without host ports: on a swarm the mesh would publish 1,000 of them, and their warnings (about
+# the host target) would be most of the output.
+text = re.sub(r'^    ports: .*\n', '', open(path).read(), flags=re.M)
+text = re.sub(r'  svc(\d{5}):(\n(?:(?!    deploy:).*\n)*?)    deploy:\n      replicas: 1\n      resources: .*\n', deploy, open(path).read())
+open(path, "w").write(text)
+# The lean copy: each service's image, kind and deploy only (what placement reads).
+lean, keep = [], True
+for line in text.split("\nnetworks:")[0].splitlines():
+    if line.startswith("    ") and not line.startswith("     "):
+        keep = line.split(":")[0].strip() in ("image", "x-kind", "deploy")
+    elif not line.startswith("      "):
+        keep = line.startswith("services:") or line.startswith("  svc")
+    if keep:
+        lean.append(line)
+import os
+os.makedirs(os.path.join(os.path.dirname(path), "..", "lean"), exist_ok=True)
+open(os.path.join(os.path.dirname(path), "..", "lean", "stack.yaml"), "w").write("\n".join(lean) + "\n")
+PY
+  {
+    printf 'nodes:\n'
+    for ((i = 1; i <= nodes; i++)); do
+      printf '  node-%02d:\n    role: %s\n    cpus: 16\n    memory: 64GiB\n' "$i" "$( ((i <= 3)) && echo manager || echo worker)"
+      printf '    labels: {tier: %s, zone: zone-%d, rack: rack-%d}\n' "$( ((i <= 3)) && echo edge || { ((i % 2)) && echo app || echo data; })" "$((i % 3))" "$((i % 7))"
+    done
+  } > "$dir/cluster.yaml"
+}
+
 generate "$work/small" 30
 generate "$work/large" 5000
+placement "$work/placed" 1000 50
 
 median_ms() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
@@ -81,6 +133,10 @@ time_runs() { # command… ; prints one wall time in ms per run
 "$bin" validate "$work/small" > /dev/null   # warm the page cache
 "$bin" validate "$work/large" > /dev/null 2>&1 || true
 
+"$bin" plan "$work/placed" --cluster "$work/placed/cluster.yaml" --output json > "$work/placed.json" 2> "$work/placed.err" \
+  || { cat "$work/placed.err" >&2; echo "plan --cluster of the 1,000-service stack failed" >&2; exit 1; }
+placed=$(time_runs "$runs" "$bin" plan "$work/placed" --cluster "$work/placed/cluster.yaml" --output json | median_ms)
+lean=$(time_runs "$runs" "$bin" plan "$work/lean" --cluster "$work/placed/cluster.yaml" --output json | median_ms)
 small=$(time_runs "$runs" "$bin" validate "$work/small" | median_ms)
 large=$(time_runs 5 "$bin" graph "$work/large" | median_ms)
 
@@ -100,6 +156,15 @@ printf 'machine: %s cores, load %s\n' "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadav
 printf 'validate, 30 services:        median %8s ms over %d runs (target < 20 ms)\n' "$small" "$runs"
 printf 'graph, 5,000 services:        median %8s ms over 5 runs  (target < 1000 ms; %s lines, %s bytes)\n' "$large" "$lines" "$bytes"
 printf 'graph, 5,000 services:        peak RSS %6d MB            (target < 200 MB)\n' "$((rss_kb / 1024))"
+summary=$(python3 - "$work/placed.json" <<'PY'
+import json, sys
+placement = json.load(open(sys.argv[1]))["plan"]["placement"]
+services = placement["services"]
+print(f"{sum(s['placed'] for s in services)} tasks of {len(services)} Swarm services placed, {len(placement['problems'])} problems")
+PY
+)
+printf 'plan --cluster, 1,000 services on 50 nodes: median %s ms over %d runs (target < 50 ms; %s)\n' "$placed" "$runs" "$summary"
+printf 'plan --cluster, the same services with only their placement keys: median %s ms\n' "$lean"
 if [[ -n "$cpu_ms" ]]; then
   printf 'graph, 5,000 services:        CPU time %6s ms (user + system, one run)\n' "$cpu_ms"
 fi
