@@ -89,7 +89,7 @@ def deploy(match):
 # Without host ports: on a swarm the mesh would publish 1,000 of them, and their warnings (about
 # the host target) would be most of the output.
 text = re.sub(r'^    ports: .*\n', '', open(path).read(), flags=re.M)
-text = re.sub(r'  svc(\d{5}):(\n(?:(?!    deploy:).*\n)*?)    deploy:\n      replicas: 1\n      resources: .*\n', deploy, open(path).read())
+text = re.sub(r'  svc(\d{5}):(\n(?:(?!    deploy:).*\n)*?)    deploy:\n      replicas: 1\n      resources: .*\n', deploy, text)
 open(path, "w").write(text)
 # The lean copy: each service's image, kind and deploy only (what placement reads).
 lean, keep = [], True
