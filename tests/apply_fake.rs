@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use swarmctl::apply::{apply, ApplyOptions, Execute, Silent, StepOutcome};
 use swarmctl::engine::fake::{FakeHealth, ANY};
-use swarmctl::engine::{EngineError, FakeEngine};
+use swarmctl::engine::{EngineError, FakeEngine, Scripted};
 use swarmctl::model::objects::{ContainerSpec, NetworkAttachment, NetworkSpec};
 use swarmctl::plan::host::{ContainerRef, HostOp, NetworkRef, Plan};
 use swarmctl::plan::{Cause, StepId};

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use swarmctl::apply::{apply, ApplyOptions, Silent};
 use swarmctl::engine::fake_swarm::FakeSwarmEngine;
-use swarmctl::engine::SwarmEngine;
+use swarmctl::engine::{Scripted, SwarmEngine};
 use swarmctl::model::node::{Node, NANO_CPUS_PER_CPU};
 use swarmctl::model::swarm::ObservedSwarm;
 use swarmctl::plan::swarm::{candidate_names, plan, plan_down, Plan, SwarmOp};
@@ -227,7 +227,7 @@ async fn an_ordinal_whose_node_is_down_stays_there_and_is_reported_and_the_rest_
     assert_eq!(unavailable.op.object(), "shop_db-1");
     assert!(!planned.steps.iter().any(|s| s.op.is_mutation() && s.op.object() == "shop_db-1"), "{planned}");
     let placement = planned.placement.as_ref().unwrap();
-    assert!(placement.services.iter().all(|s| s.nodes.get(&lost).is_none()), "nothing new is placed on the lost node");
+    assert!(placement.services.iter().all(|s| !s.nodes.contains_key(&lost)), "nothing new is placed on the lost node");
 
     let report = apply(&planned, Arc::new(engine.clone()), &Silent, &ApplyOptions::default()).await;
     assert!(!report.converged(), "a missing ordinal is not converged");

@@ -202,7 +202,7 @@ fn deploy_converges_redeploys_as_a_no_op_and_goes(example: &Example) {
     for service in loaded.stack.services.values() {
         for port in &service.ports {
             assert!(
-                port.published.map_or(true, |p| ours.contains(&p)),
+                port.published.is_none_or(|p| ours.contains(&p)),
                 "{}/{} publishes fixed host port {:?}: give it a variable in this test",
                 example.stack,
                 service.name,

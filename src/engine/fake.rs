@@ -9,7 +9,7 @@
 //!
 //! ```
 //! # use std::time::Duration;
-//! # use swarmctl::engine::{FakeEngine, HostEngine};
+//! # use swarmctl::engine::{FakeEngine, HostEngine, Scripted};
 //! # use swarmctl::model::objects::ContainerSpec;
 //! # tokio_test_block_on(async {
 //! let engine = FakeEngine::new();
@@ -25,7 +25,6 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -38,8 +37,8 @@ use crate::model::objects::{BuildSpec, ContainerSpec, FileDelivery, MountKind, N
 use super::{EngineInfo, ExitOutcome, HostEngine};
 use crate::model::labels::LABEL_STACK;
 
-/// Matches any resource in [`FakeEngine::fail_on`] and [`FakeEngine::delay`].
-pub const ANY: &str = "*";
+pub use super::fake_calls::{Scripted, ANY};
+use super::fake_calls::{Calls, InFlight};
 
 /// The health a container reaches in [`Engine::wait_healthy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,13 +55,11 @@ pub enum FakeHealth {
 #[derive(Clone, Default)]
 pub struct FakeEngine {
     world: Arc<Mutex<World>>,
-    in_flight: Arc<AtomicUsize>,
-    max_in_flight: Arc<AtomicUsize>,
+    calls: Calls,
 }
 
 #[derive(Default)]
 struct World {
-    calls: Vec<String>,
     next_id: u64,
     /// By ID.
     containers: BTreeMap<String, ObservedContainer>,
@@ -71,8 +68,6 @@ struct World {
     /// By name.
     volumes: BTreeMap<String, ObservedVolume>,
     images: BTreeSet<String>,
-    failures: Vec<ScriptedFailure>,
-    delays: Vec<(String, String, Duration)>,
     health: BTreeMap<String, FakeHealth>,
     /// `KEY=value` in a container's environment → the health it reaches (a new version that
     /// never gets healthy, whatever its container is named).
@@ -101,29 +96,16 @@ impl World {
     }
 }
 
-struct ScriptedFailure {
-    operation: String,
-    resource: String,
-    error: Option<EngineError>,
-    remaining: Option<usize>,
-}
 
-fn matches(pattern: &str, value: &str) -> bool {
-    pattern == ANY || pattern == value
-}
-
-/// Decrements the in-flight count when a call ends, however it ends.
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+impl Scripted for FakeEngine {
+    fn calls_of(&self) -> &Calls {
+        &self.calls
     }
 }
 
 impl std::fmt::Debug for FakeEngine {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("FakeEngine").field("calls", &self.lock().calls.len()).finish()
+        formatter.debug_struct("FakeEngine").field("calls", &self.calls().len()).finish()
     }
 }
 
@@ -138,36 +120,6 @@ impl FakeEngine {
     }
 
     // ----- scripting -----
-
-    /// Every later `operation` (method name, e.g. `"start_container"`) on `resource` (a name,
-    /// or [`ANY`]) fails with an injected 500 error.
-    pub fn fail_on(&self, operation: &str, resource: &str) {
-        self.script_failure(operation, resource, None, None);
-    }
-
-    /// The next `operation` on `resource` fails once, later ones succeed.
-    pub fn fail_once(&self, operation: &str, resource: &str) {
-        self.script_failure(operation, resource, None, Some(1));
-    }
-
-    /// Every later `operation` on `resource` fails with `error`.
-    pub fn fail_with(&self, operation: &str, resource: &str, error: EngineError) {
-        self.script_failure(operation, resource, Some(error), None);
-    }
-
-    fn script_failure(&self, operation: &str, resource: &str, error: Option<EngineError>, remaining: Option<usize>) {
-        self.lock().failures.push(ScriptedFailure {
-            operation: operation.to_string(),
-            resource: resource.to_string(),
-            error,
-            remaining,
-        });
-    }
-
-    /// `operation` on `resource` (or [`ANY`]) takes `duration` (tokio time, so paused clocks work).
-    pub fn delay(&self, operation: &str, resource: &str, duration: Duration) {
-        self.lock().delays.push((operation.to_string(), resource.to_string(), duration));
-    }
 
     /// The health the named container reaches (default [`FakeHealth::Healthy`]).
     pub fn set_health(&self, container_name: &str, health: FakeHealth) {
@@ -224,21 +176,6 @@ impl FakeEngine {
 
     // ----- inspection -----
 
-    /// Every call so far, in order, as `"<method> <resource>"`.
-    pub fn calls(&self) -> Vec<String> {
-        self.lock().calls.clone()
-    }
-
-    /// Forgets the recorded calls (the world stays).
-    pub fn clear_calls(&self) {
-        self.lock().calls.clear();
-    }
-
-    /// The highest number of calls that were in progress at the same time.
-    pub fn max_in_flight(&self) -> usize {
-        self.max_in_flight.load(Ordering::SeqCst)
-    }
-
     /// The container with this name, if it exists.
     pub fn container(&self, name: &str) -> Option<ObservedContainer> {
         self.lock().containers.values().find(|container| container.name == name).cloned()
@@ -267,39 +204,7 @@ impl FakeEngine {
 
     /// Starts a call: counts it in flight, records it, applies any delay, then any failure.
     async fn begin(&self, operation: &str, resource: &str) -> Result<InFlight<'_>, EngineError> {
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        let guard = InFlight(&self.in_flight);
-        let delay = {
-            let mut world = self.lock();
-            world.calls.push(format!("{operation} {resource}"));
-            world
-                .delays
-                .iter()
-                .filter(|(delayed, target, _)| delayed == operation && matches(target, resource))
-                .map(|(_, _, duration)| *duration)
-                .max()
-        };
-        if let Some(duration) = delay {
-            tokio::time::sleep(duration).await;
-        }
-        let mut world = self.lock();
-        let scripted = world.failures.iter_mut().find(|failure| {
-            failure.operation == operation && matches(&failure.resource, resource) && failure.remaining != Some(0)
-        });
-        if let Some(failure) = scripted {
-            if let Some(remaining) = failure.remaining.as_mut() {
-                *remaining -= 1;
-            }
-            let error = failure.error.clone().unwrap_or_else(|| EngineError::Api {
-                operation: "fake engine",
-                resource: format!("{operation} {resource}"),
-                status: Some(500),
-                message: "injected failure".to_string(),
-            });
-            return Err(error);
-        }
-        Ok(guard)
+        self.calls.begin("fake engine", operation, resource).await
     }
 
     fn next_id(&self, prefix: &str) -> String {

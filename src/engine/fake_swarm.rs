@@ -24,7 +24,7 @@
 //! # use std::collections::BTreeMap;
 //! # use std::time::Duration;
 //! # use swarmctl::engine::fake_swarm::FakeSwarmEngine;
-//! # use swarmctl::engine::SwarmEngine;
+//! # use swarmctl::engine::{Scripted, SwarmEngine};
 //! # use swarmctl::model::service::{ContainerTemplate, ServiceMode, ServiceSpec};
 //! # use swarmctl::plan::swarm::{Expect, ObjectRef, ServiceWait, Until};
 //! # tokio_test_block_on(async {
@@ -62,7 +62,6 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -81,8 +80,8 @@ use crate::model::swarm::{
 };
 use crate::plan::swarm::ServiceWait;
 
-/// Matches any object in [`FakeSwarmEngine::fail_on`] and [`FakeSwarmEngine::delay`].
-pub const ANY: &str = "*";
+pub use super::fake_calls::{Scripted, ANY};
+use super::fake_calls::{Calls, InFlight};
 
 /// How often a fake wait looks at the tasks.
 const LOOK_INTERVAL: Duration = Duration::from_millis(50);
@@ -104,8 +103,7 @@ pub enum TaskOutcome {
 #[derive(Clone)]
 pub struct FakeSwarmEngine {
     world: Arc<Mutex<World>>,
-    in_flight: Arc<AtomicUsize>,
-    max_in_flight: Arc<AtomicUsize>,
+    calls: Calls,
 }
 
 impl Default for FakeSwarmEngine {
@@ -116,7 +114,6 @@ impl Default for FakeSwarmEngine {
 
 #[derive(Default)]
 struct World {
-    calls: Vec<String>,
     next_id: u64,
     /// The raft-like index every write bumps.
     index: u64,
@@ -129,8 +126,6 @@ struct World {
     images: BTreeSet<String>,
     outcomes: BTreeMap<String, TaskOutcome>,
     logs: BTreeMap<String, Vec<String>>,
-    failures: Vec<ScriptedFailure>,
-    delays: Vec<(String, String, Duration)>,
 }
 
 struct FakeService {
@@ -155,29 +150,16 @@ struct FakeObject {
     version: u64,
 }
 
-struct ScriptedFailure {
-    operation: String,
-    resource: String,
-    error: Option<EngineError>,
-    remaining: Option<usize>,
-}
 
-fn matches(pattern: &str, value: &str) -> bool {
-    pattern == ANY || pattern == value
-}
-
-/// Decrements the in-flight count when a call ends, however it ends.
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+impl Scripted for FakeSwarmEngine {
+    fn calls_of(&self) -> &Calls {
+        &self.calls
     }
 }
 
 impl std::fmt::Debug for FakeSwarmEngine {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("FakeSwarmEngine").field("calls", &self.lock().calls.len()).finish()
+        formatter.debug_struct("FakeSwarmEngine").field("calls", &self.calls().len()).finish()
     }
 }
 
@@ -210,7 +192,7 @@ impl FakeSwarmEngine {
         manager.role = Role::Manager;
         manager.resources = Resources { nano_cpus: 2_000_000_000, memory_bytes: 4 << 30 };
         let world = World { nodes: vec![manager], ..World::default() };
-        FakeSwarmEngine { world: Arc::new(Mutex::new(world)), in_flight: Arc::default(), max_in_flight: Arc::default() }
+        FakeSwarmEngine { world: Arc::new(Mutex::new(world)), calls: Calls::default() }
     }
 
     fn lock(&self) -> MutexGuard<'_, World> {
@@ -218,31 +200,6 @@ impl FakeSwarmEngine {
     }
 
     // ----- scripting -----
-
-    /// Every later `operation` (method name, e.g. `"update_service"`) on `resource` (a name,
-    /// or [`ANY`]) fails with an injected 500 error.
-    pub fn fail_on(&self, operation: &str, resource: &str) {
-        self.script_failure(operation, resource, None, None);
-    }
-
-    /// The next `operation` on `resource` fails once, later ones succeed.
-    pub fn fail_once(&self, operation: &str, resource: &str) {
-        self.script_failure(operation, resource, None, Some(1));
-    }
-
-    /// Every later `operation` on `resource` fails with `error`.
-    pub fn fail_with(&self, operation: &str, resource: &str, error: EngineError) {
-        self.script_failure(operation, resource, Some(error), None);
-    }
-
-    fn script_failure(&self, operation: &str, resource: &str, error: Option<EngineError>, remaining: Option<usize>) {
-        self.lock().failures.push(ScriptedFailure { operation: operation.to_string(), resource: resource.to_string(), error, remaining });
-    }
-
-    /// `operation` on `resource` (or [`ANY`]) takes `duration` (tokio time).
-    pub fn delay(&self, operation: &str, resource: &str, duration: Duration) {
-        self.lock().delays.push((operation.to_string(), resource.to_string(), duration));
-    }
 
     /// How the named service's tasks end from its next create, update or rollback on.
     pub fn set_task_outcome(&self, service_name: &str, outcome: TaskOutcome) {
@@ -278,21 +235,6 @@ impl FakeSwarmEngine {
 
     // ----- inspection -----
 
-    /// Every call so far, in order, as `"<method> <name>"`.
-    pub fn calls(&self) -> Vec<String> {
-        self.lock().calls.clone()
-    }
-
-    /// Forgets the recorded calls (the world stays).
-    pub fn clear_calls(&self) {
-        self.lock().calls.clear();
-    }
-
-    /// The highest number of calls in progress at the same time.
-    pub fn max_in_flight(&self) -> usize {
-        self.max_in_flight.load(Ordering::SeqCst)
-    }
-
     /// The current spec of the named service.
     pub fn service(&self, name: &str) -> Option<ServiceSpec> {
         self.lock().services.values().find(|service| service.spec.name == name).map(|service| service.spec.clone())
@@ -311,39 +253,7 @@ impl FakeSwarmEngine {
 
     /// Starts a call: counts it in flight, records it, applies any delay, then any failure.
     async fn begin(&self, operation: &str, resource: &str) -> Result<InFlight<'_>, EngineError> {
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        let guard = InFlight(&self.in_flight);
-        let delay = {
-            let mut world = self.lock();
-            world.calls.push(format!("{operation} {resource}"));
-            world
-                .delays
-                .iter()
-                .filter(|(delayed, target, _)| delayed == operation && matches(target, resource))
-                .map(|(_, _, duration)| *duration)
-                .max()
-        };
-        if let Some(duration) = delay {
-            tokio::time::sleep(duration).await;
-        }
-        let mut world = self.lock();
-        let scripted = world
-            .failures
-            .iter_mut()
-            .find(|failure| failure.operation == operation && matches(&failure.resource, resource) && failure.remaining != Some(0));
-        if let Some(failure) = scripted {
-            if let Some(remaining) = failure.remaining.as_mut() {
-                *remaining -= 1;
-            }
-            return Err(failure.error.clone().unwrap_or_else(|| EngineError::Api {
-                operation: "fake swarm engine",
-                resource: format!("{operation} {resource}"),
-                status: Some(500),
-                message: "injected failure".to_string(),
-            }));
-        }
-        Ok(guard)
+        self.calls.begin("fake swarm engine", operation, resource).await
     }
 
     fn service_name(&self, id: &str) -> String {

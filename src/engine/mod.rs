@@ -26,6 +26,7 @@ pub mod docker;
 mod error;
 mod events;
 pub mod fake;
+pub mod fake_calls;
 pub mod fake_swarm;
 pub mod host;
 pub mod swarm;
@@ -41,6 +42,7 @@ pub use docker::DockerEngine;
 pub use error::{sanitize, EngineError, Operation};
 pub use fake::FakeEngine;
 pub use fake_swarm::FakeSwarmEngine;
+pub use fake_calls::Scripted;
 pub use host::HostEngine;
 pub use swarm::SwarmEngine;
 

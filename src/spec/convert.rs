@@ -707,7 +707,7 @@ impl Converter<'_, '_> {
         } else if !external {
             self.out.error(node.pos, format!("`{name}` needs `file`, `content`, `environment` or `external: true`"));
         }
-        object.hash = FileObject::content_hash(&self.input.name, name, &object.content, secret);
+        object.hash = FileObject::content_hash(self.input.name, name, &object.content, secret);
         object
     }
 
