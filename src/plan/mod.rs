@@ -10,6 +10,7 @@
 pub mod host;
 pub mod naming;
 pub mod placement;
+mod ready;
 pub mod rollout;
 pub mod swarm;
 pub mod teardown;

@@ -15,6 +15,7 @@ use super::naming::{
     field_hashes, image, network_name, ordinal_volume_name, parse_field_hashes, replica_numbers, service_networks, spec_hash,
     volume_name, DEFAULT_NETWORK,
 };
+use super::ready::Ready;
 use super::{rollout, Cause, PlanError, PlanOptions, StepId};
 use crate::diagnostics::Diagnostic;
 use crate::graph::{barrier_name, DependencyGraph};
@@ -22,7 +23,7 @@ use crate::model::host::{CandidateNames, ContainerState, HealthState, ObservedCo
 use crate::model::labels::{LABEL_DEPENDS_ON, LABEL_FIELDS, LABEL_HASH, LABEL_SERVICE, LABEL_STACK};
 use super::teardown;
 use crate::model::objects::{self, BuildSpec, ContainerSpec, FileDelivery, Mount, NetworkAttachment, NetworkSpec, VolumeSpec};
-use crate::model::stack::{Condition, Kind, MountKind, Service, Stack};
+use crate::model::stack::{Kind, MountKind, Service, Stack};
 use container::{container_name, container_spec, incomplete_name, is_incomplete, network_attachments};
 pub use op::{ContainerRef, HostOp, NetworkRef};
 
@@ -54,24 +55,6 @@ pub fn candidate_names(stack: &Stack) -> CandidateNames {
         names.volumes.insert(if volume.external { volume.name.clone().unwrap_or_else(|| key.clone()) } else { volume_name(stack, key) });
     }
     names
-}
-
-/// Steps a dependent waits for, per condition.
-#[derive(Debug, Default, Clone)]
-struct Ready {
-    started: Vec<StepId>,
-    healthy: Vec<StepId>,
-    completed: Vec<StepId>,
-}
-
-impl Ready {
-    fn for_condition(&self, condition: Condition) -> &[StepId] {
-        match condition {
-            Condition::ServiceStarted => &self.started,
-            Condition::ServiceHealthy => &self.healthy,
-            Condition::ServiceCompletedSuccessfully => &self.completed,
-        }
-    }
 }
 
 /// Plans the changes that bring the host from `observed` to `stack`. Pure.

@@ -21,6 +21,7 @@ pub use op::{Expect, ObjectRef, References, ServiceWait, SwarmOp, Until};
 
 use super::naming::{field_hashes, network_name, parse_field_hashes, service_networks};
 use super::placement::{self, PlacementPlan};
+use super::ready::Ready;
 use super::{teardown, Cause, Op, PlanError, PlanOptions, StepId};
 use crate::diagnostics::Diagnostic;
 use crate::graph::{barrier_name, DependencyGraph};
@@ -81,24 +82,6 @@ fn desired_networks(stack: &Stack) -> BTreeSet<String> {
         .flat_map(|s| service_networks(s).into_iter().map(|(n, _)| n))
         .filter(|n| !stack.networks.get(n).is_some_and(|network| network.external))
         .collect()
-}
-
-/// Steps a dependent waits for, per condition.
-#[derive(Debug, Default, Clone)]
-struct Ready {
-    started: Vec<StepId>,
-    running: Vec<StepId>,
-    completed: Vec<StepId>,
-}
-
-impl Ready {
-    fn for_condition(&self, condition: Condition) -> &[StepId] {
-        match condition {
-            Condition::ServiceStarted => &self.started,
-            Condition::ServiceHealthy => &self.running,
-            Condition::ServiceCompletedSuccessfully => &self.completed,
-        }
-    }
 }
 
 /// Plans the changes that bring the swarm from `observed` to `stack`. Pure.
@@ -538,7 +521,7 @@ fn plan_service(
             // Left as it is; what waits for it is skipped.
             let step = plan.push(SwarmOp::Unavailable { name: swarm_name, reason: reason.clone() }, Cause::NodeLost { node: node.clone() }, vec![], Some(name));
             ready.started.push(step);
-            ready.running.push(step);
+            ready.healthy.push(step);
             previous_ordinal = Some(step);
             continue;
         }
@@ -611,7 +594,7 @@ fn plan_service(
         if job {
             ready.completed.push(done);
         } else {
-            ready.running.push(done);
+            ready.healthy.push(done);
             if !has_healthcheck || !wanted.contains(&Condition::ServiceStarted) {
                 ready.started.push(done);
             }
