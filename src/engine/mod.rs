@@ -13,7 +13,8 @@
 //!   onto one of its calls.
 //! - [`connect`]: turn `DOCKER_HOST` & co. into a connected [`DockerEngine`].
 //! - [`docker`]: the engines of one Docker endpoint.
-//! - [`fake`]: an in-memory host engine for executor tests.
+//! - [`fake`]: an in-memory host engine for executor tests; [`fake_calls`]: the call log and
+//!   scripted failures and delays it shares with [`fake_swarm`].
 //! - [`swarm`]: the [`SwarmEngine`] trait (services, overlay networks, configs and secrets on
 //!   a Swarm manager), implemented for [`DockerEngine`] in `swarm_docker` (conversions in
 //!   `swarm_convert`, the waits' shared task poll in `swarm_poll`, what tasks mean for a wait
@@ -41,8 +42,8 @@ pub use connect::{connect, ConnectOptions, DockerHost};
 pub use docker::DockerEngine;
 pub use error::{sanitize, EngineError, Operation};
 pub use fake::FakeEngine;
-pub use fake_swarm::FakeSwarmEngine;
 pub use fake_calls::Scripted;
+pub use fake_swarm::FakeSwarmEngine;
 pub use host::HostEngine;
 pub use swarm::SwarmEngine;
 
