@@ -135,8 +135,8 @@ time_runs() { # command… ; prints one wall time in ms per run
 
 "$bin" plan "$work/placed" --cluster "$work/placed/cluster.yaml" --output json > "$work/placed.json" 2> "$work/placed.err" \
   || { cat "$work/placed.err" >&2; echo "plan --cluster of the 1,000-service stack failed" >&2; exit 1; }
-placed=$(time_runs "$runs" "$bin" plan "$work/placed" --cluster "$work/placed/cluster.yaml" --output json | median_ms)
-lean=$(time_runs "$runs" "$bin" plan "$work/lean" --cluster "$work/placed/cluster.yaml" --output json | median_ms)
+placed=$(time_runs "$runs" "$bin" plan "$work/placed" --cluster "$work/placed/cluster.yaml" | median_ms)
+lean=$(time_runs "$runs" "$bin" plan "$work/lean" --cluster "$work/placed/cluster.yaml" | median_ms)
 small=$(time_runs "$runs" "$bin" validate "$work/small" | median_ms)
 large=$(time_runs 5 "$bin" graph "$work/large" | median_ms)
 

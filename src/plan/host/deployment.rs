@@ -8,8 +8,8 @@
 //! a new replica is ready (healthy, or running) and has stayed so for `min_ready` before the
 //! next batch, and a stopped one has stopped before one more starts, so the total never
 //! exceeds `desired + max_surge` and availability never drops below `desired -
-//! max_unavailable`. Every new container is created up front (creates leave the critical path);
-//! only starts are gated. A batch that fails stops the rollout where it is: later batches are
+//! max_unavailable`. The first batch's containers are created up front, each later batch's
+//! while the batch before it starts (creates stay off the critical path); only starts are gated. A batch that fails stops the rollout where it is: later batches are
 //! skipped, the old replicas that remain keep serving.
 //!
 //! Names: replica `n` is `<stack>-<service>-<n>`. Stop-first (no surge), a new replica takes the
@@ -79,39 +79,48 @@ pub(super) fn plan(maker: &ReplicaMaker<'_>, existing: &[&ObservedContainer], lo
     let mut taken: BTreeSet<u32> = existing.iter().map(|c| number(c)).collect();
     let mut freed: VecDeque<(&ObservedContainer, StepId)> = VecDeque::new();
     let had = start.new;
+    // A later batch's containers are made while the batch before it starts and gets healthy:
+    // made all at once up front, they would hold up the first batch's start.
+    let mut made_after: Vec<StepId> = Vec::new();
     for row in rollout::steps(&strategy, &start) {
         previous = match row.batch {
-            Batch::StartNew { count } => (0..count)
-                .map(|_| {
-                    let cause = change.clone().unwrap_or(if had == 0 { Cause::Missing } else { Cause::Scaled { from: had, to: desired } });
-                    // Stop-first takes the number of the replica it replaces, once that is gone.
-                    let (replica, inherit, complete_after) = match if surge { None } else { freed.pop_front() } {
-                        Some((old, removed)) => (number(old), Some(old), vec![removed]),
-                        None => {
-                            let replica = (1..).find(|n| !taken.contains(n)).unwrap_or(u32::MAX);
-                            (replica, None, Vec::new())
+            Batch::StartNew { count } => {
+                let mut starts = Vec::new();
+                let waits = (0..count)
+                    .map(|_| {
+                        let cause = change.clone().unwrap_or(if had == 0 { Cause::Missing } else { Cause::Scaled { from: had, to: desired } });
+                        // Stop-first takes the number of the replica it replaces, once that is gone.
+                        let (replica, inherit, complete_after) = match if surge { None } else { freed.pop_front() } {
+                            Some((old, removed)) => (number(old), Some(old), vec![removed]),
+                            None => {
+                                let replica = (1..).find(|n| !taken.contains(n)).unwrap_or(u32::MAX);
+                                (replica, None, Vec::new())
+                            }
+                        };
+                        taken.insert(replica);
+                        let container = container_name(maker.stack, service, replica);
+                        let made = maker.create(plan, replica, inherit, made_after.clone(), complete_after, &cause);
+                        let reference = ContainerRef::CreatedBy(made.create);
+                        let mut after = previous.clone();
+                        after.extend(&maker.dependencies);
+                        after.push(made.complete);
+                        let start = maker.start(plan, reference.clone(), &container, after, cause);
+                        ready.started.push(start);
+                        starts.push(start);
+                        let wait = maker.wait(plan, &reference, &container, vec![start], timeout);
+                        maker.check_stable(plan, &reference, &container, wait);
+                        match service.rollout.min_ready {
+                            min_ready if rolling && !min_ready.is_zero() => {
+                                let op = HostOp::WaitMinReady { container: reference, name: container, min_ready };
+                                plan.push(op, Cause::Readiness, vec![wait], Some(name))
+                            }
+                            _ => wait,
                         }
-                    };
-                    taken.insert(replica);
-                    let container = container_name(maker.stack, service, replica);
-                    let made = maker.create(plan, replica, inherit, Vec::new(), complete_after, &cause);
-                    let reference = ContainerRef::CreatedBy(made.create);
-                    let mut after = previous.clone();
-                    after.extend(&maker.dependencies);
-                    after.push(made.complete);
-                    let start = maker.start(plan, reference.clone(), &container, after, cause);
-                    ready.started.push(start);
-                    let wait = maker.wait(plan, &reference, &container, vec![start], timeout);
-                    maker.check_stable(plan, &reference, &container, wait);
-                    match service.rollout.min_ready {
-                        min_ready if rolling && !min_ready.is_zero() => {
-                            let op = HostOp::WaitMinReady { container: reference, name: container, min_ready };
-                            plan.push(op, Cause::Readiness, vec![wait], Some(name))
-                        }
-                        _ => wait,
-                    }
-                })
-                .collect(),
+                    })
+                    .collect();
+                made_after = starts;
+                waits
+            }
             Batch::StopOld { count, .. } => (0..count)
                 .filter_map(|_| old.pop_front())
                 .map(|container| {
