@@ -4,10 +4,14 @@
 #
 #   bash benches/swarm.sh [--quick] [--runs N] [--sizes 20,100] [--variants plain,health]
 #                         [--health-sizes 20] [--tools swarmctl,swarmctl-stable0,docker-stack]
-#                         [--noop-runs N] [--docker PATH] [--no-build]
+#                         [--noop-runs N] [--docker PATH] [--wait SIZE[:RUNS],...|none]
+#                         [--docker-wait PATH] [--no-build]
 #
-#   --quick   1 run, size 20, plain only, 3 no-op runs (~3 min)
-#   default   3 runs, sizes 20 and 100 (plain), 20 (health), 5 no-op runs on 100 (~15 min)
+#   --quick   1 run, size 20, plain only, 3 no-op runs, no docker-stack-wait (~3 min)
+#   default   3 runs, sizes 20 and 100 (plain), 20 (health), 5 no-op runs on 100, and
+#             docker-stack-wait on plain 20 in every run (~22 min)
+#   --wait    where docker-stack-wait runs (plain variant only): sizes, each with at most RUNS
+#             runs (default all), e.g. `--wait 20,100:1`; `none` skips it. Default 20.
 #
 # The cluster (3 dockerds in network namespaces; the machine's own engine is only read, for its
 # images, and its swarm state is checked unchanged at the end) is started at the beginning and
@@ -21,6 +25,9 @@
 #   docker-stack      docker stack deploy -c FILE NAME (it returns before the tasks run), then
 #                     the manager polled every 0.1 s until every service shows n/n replicas
 #                     running (`docker service ls` REPLICAS); its bare return time is kept too
+#   docker-stack-wait docker stack deploy --detach=false -c FILE NAME with a docker CLI >= 23
+#                     (--docker-wait, default the `docker` on PATH; it negotiates API 1.41 with
+#                     the 20.10 engine): it waits itself, service after service; timed to its exit
 # No-op: the same command again on the largest plain stack, still up. Peak RSS: /usr/bin/time -v.
 # Results: benches/results/swarm.md (printed at the end) and the raw rows beside it.
 # See benches/README.md for what each figure means.
@@ -40,13 +47,15 @@ HEALTH_SIZES=20
 TOOLS=swarmctl,swarmctl-stable0,docker-stack
 NOOP_RUNS=5
 DOCKER=/usr/bin/docker # Debian's docker.io CLI, 20.10 like the engine (see --docker)
+DOCKER_WAIT=$(command -v docker || true) # a CLI >= 23 for docker-stack-wait (see --docker-wait)
+WAIT=20
 BUILD=1
 ARGS="$*"
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d; s/^# \{0,1\}//; p}' "${BASH_SOURCE[0]}"; }
 while (($#)); do
   case $1 in
-    --quick) RUNS=1 SIZES=20 VARIANTS=plain NOOP_RUNS=3 ;;
+    --quick) RUNS=1 SIZES=20 VARIANTS=plain NOOP_RUNS=3 WAIT=none ;;
     --runs) RUNS=$2; shift ;;
     --sizes) SIZES=$2; shift ;;
     --variants) VARIANTS=$2; shift ;;
@@ -54,6 +63,8 @@ while (($#)); do
     --tools) TOOLS=$2; shift ;;
     --noop-runs) NOOP_RUNS=$2; shift ;;
     --docker) DOCKER=$2; shift ;;
+    --wait) WAIT=$2; shift ;;
+    --docker-wait) DOCKER_WAIT=$2; shift ;;
     --no-build) BUILD= ;;
     -h | --help) usage; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -67,6 +78,12 @@ IFS=, read -r -a TOOLS <<<"$TOOLS"
 for tool in "${TOOLS[@]}"; do
   case $tool in swarmctl | swarmctl-stable0 | docker-stack) ;; *) echo "unknown tool $tool (--tools)" >&2; exit 2 ;; esac
 done
+# docker-stack-wait: SIZE -> runs (plain variant only).
+declare -A WAIT_RUNS=()
+if [[ $WAIT != none ]]; then
+  IFS=, read -r -a wait_cells <<<"$WAIT"
+  for c in "${wait_cells[@]}"; do WAIT_RUNS[${c%%:*}]=$([[ $c == *:* ]] && echo "${c#*:}" || echo "$RUNS"); done
+fi
 BIG=${SIZES[-1]}
 
 log() { printf '[swarm-bench %s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -89,6 +106,15 @@ if "$DOCKER" stack deploy --help 2>/dev/null | grep -q -- '--detach'; then
   DETACH_NOTE="this CLI has \`docker stack deploy --detach\` (default true)"
 else
   DETACH_NOTE="this CLI has no \`docker stack deploy --detach=false\` (added in CLI 23): it always returns before convergence"
+fi
+# docker-stack-wait needs a CLI whose `stack deploy` waits (23 and later).
+WAIT_NOTE=
+if ((${#WAIT_RUNS[@]})); then
+  [[ -x $DOCKER_WAIT ]] || die "docker-stack-wait: no docker CLI at '$DOCKER_WAIT' (--docker-wait PATH, or --wait none)"
+  DOCKER_WAIT_VERSION=$("$DOCKER_WAIT" version -f '{{.Client.Version}}' 2>/dev/null || echo unknown)
+  "$DOCKER_WAIT" stack deploy --help 2>/dev/null | grep -q -- '--detach' ||
+    die "docker-stack-wait: $DOCKER_WAIT (CLI $DOCKER_WAIT_VERSION) has no \`stack deploy --detach\` (CLI 23 and later; --wait none)"
+  WAIT_NOTE="; docker-stack-wait: docker CLI $DOCKER_WAIT_VERSION ($DOCKER_WAIT), \`stack deploy --detach=false\`"
 fi
 HOST_SOCKET=unix:///var/run/docker.sock
 machine_swarm_state() { "$DOCKER" -H "$HOST_SOCKET" info -f '{{.Swarm.LocalNodeState}} {{.Swarm.NodeID}}' 2>/dev/null || echo unreachable; }
@@ -182,7 +208,7 @@ generate() { # VARIANT SIZE
 }
 run_name() { # TOOL VARIANT SIZE RUN: a stack name of its own per run (a lingering network never collides)
   local kind
-  case $1 in swarmctl) kind=s ;; swarmctl-stable0) kind=z ;; docker-stack) kind=d ;; esac
+  case $1 in swarmctl) kind=s ;; swarmctl-stable0) kind=z ;; docker-stack) kind=d ;; docker-stack-wait) kind=w ;; esac
   echo "b${2:0:1}$3$kind$4"
 }
 tool_command() { # TOOL VARIANT SIZE NAME
@@ -192,6 +218,7 @@ tool_command() { # TOOL VARIANT SIZE NAME
     swarmctl) echo "$SWARMCTL deploy $file --name $4 --target swarm" ;;
     swarmctl-stable0) echo "$SWARMCTL deploy $file --name $4 --target swarm --stable 0s" ;;
     docker-stack) echo "$DOCKER stack deploy -c $file $4" ;;
+    docker-stack-wait) echo "$DOCKER_WAIT stack deploy --detach=false -c $file $4" ;;
   esac
 }
 rss_of() { sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): \([0-9]*\)$/\1/p' "$1" 2>/dev/null | tail -n 1; }
@@ -281,6 +308,9 @@ for variant in "${VARIANTS[@]}"; do
       # The order rotates each run, so no tool always goes first after a wipe.
       order=()
       for ((i = 0; i < ${#TOOLS[@]}; i++)); do order+=("${TOOLS[$(((i + run - 1) % ${#TOOLS[@]}))]}"); done
+      if [[ $variant == plain && -n ${WAIT_RUNS[$size]:-} ]] && ((run <= WAIT_RUNS[$size])); then
+        order+=(docker-stack-wait) # last: it is slow, and the others keep their rotation
+      fi
       for tool in "${order[@]}"; do
         if run_one "$tool" "$variant" "$size" "$run" && [[ $variant == plain && $size == "$BIG" && $run == "$RUNS" ]] &&
           [[ $tool == swarmctl || $tool == docker-stack ]]; then
@@ -299,7 +329,7 @@ ELAPSED=$((SECONDS - BEGIN))
   echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GB RAM:" \
     "a 3-node Swarm of dockerds in network namespaces on this one machine (tests/cluster/swarm.sh), Docker Engine" \
     "$("$DOCKER" version -f '{{.Server.Version}} (API {{.Server.APIVersion}})'), storage driver $("$DOCKER" info -f '{{.Driver}}');" \
-    "docker CLI $DOCKER_VERSION ($DOCKER; $DETACH_NOTE); swarmctl $REVISION, release build."
+    "docker CLI $DOCKER_VERSION ($DOCKER; $DETACH_NOTE)$WAIT_NOTE; swarmctl $REVISION, release build."
   echo
   echo "$RUNS interleaved run(s) per cell (the order rotates each run), each from a clean slate;" \
     "wall time from launch until converged. Load average 1/5/15 min: $LOAD_BEGIN at start, $(cut -d' ' -f1-3 /proc/loadavg) at end" \
