@@ -122,6 +122,17 @@ async fn a_changed_service_is_updated_naming_the_field_and_nothing_else_is_touch
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_surge_rollout_says_swarm_counts_a_stopping_replica_as_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine();
+    let surge = SHOP.replace("    deploy: {replicas: 3}\n", "    deploy: {replicas: 3}\n    x-rollout: {max_surge: 1, max_unavailable: 0}\n");
+    deploy(&engine, &stack(dir.path(), &surge)).await;
+    let planned = plan_for(&engine, &stack(dir.path(), &surge.replace("MODE: blue", "MODE: green"))).await;
+    let notes = &planned.rollouts.iter().find(|r| r.service == "web").expect("web rolls out").notes;
+    assert!(notes.iter().any(|n| n.contains("told to stop") && n.contains("more containers run than max surge allows")), "{notes:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn new_config_content_is_a_new_config_and_the_old_one_goes_after_the_rollout() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine();

@@ -642,7 +642,21 @@ fn rollout_view(service: &Service, owned: &BTreeMap<&str, &ObservedService>, sta
     };
     let failure = rollout::FailurePolicy { action: rollout::FailureAction::Pause, monitor: service.rollout.monitor, max_failure_ratio: service.rollout.max_failure_ratio };
     let notes = match strategy {
-        rollout::Strategy::Rolling(bounds) => rollout::swarm_update_config(&bounds, service.rollout.min_ready, &failure).notes,
+        rollout::Strategy::Rolling(bounds) => {
+            let mapped = rollout::swarm_update_config(&bounds, service.rollout.min_ready, &failure);
+            let mut notes = mapped.notes;
+            if mapped.config.order == rollout::UpdateOrder::StartFirst && bounds.desired() > mapped.config.parallelism {
+                // Measured on Engine 20.10: 7 containers for 4 replicas, max surge 1
+                // (tests/swarm_deploy.rs, benches/rollout.sh).
+                notes.push(format!(
+                    "Swarm counts an old replica gone once it is told to stop, and the next {} may start while it still stops \
+                     (stop_grace_period {:?}): for those moments more containers run than max surge allows",
+                    mapped.config.parallelism,
+                    service.stop_grace_period.unwrap_or(Duration::from_secs(10)),
+                ));
+            }
+            notes
+        }
         _ => Vec::new(),
     };
     super::ServiceRollout { service: service.name.clone(), table: rollout::table(&strategy, &start), notes }
