@@ -13,6 +13,9 @@
 # `version: "3.8"` compose file both tools read (benches/engine_floor/stacklib.py). Per size and
 # variant the tools run interleaved (swarmctl, compose, floor, swarmctl, ...), each from a clean
 # slate: all containers, networks and swarmctl state of the run removed afterwards, untimed.
+# Two swarmctl rows: `swarmctl` (its default, which checks every replica stays up for
+# `--stable 3s` before "converged") and `swarmctl-stable0` (`--stable 0s`: no such window, the
+# like-for-like row against docker-compose, which verifies nothing after `up -d`).
 # Wall time is the whole process (start to exit); phases come from the engine's event stream.
 # Results: benches/results/deploy.md (printed at the end), deploy.svg, and the raw rows next to it.
 # See benches/README.md for what each figure means.
@@ -158,6 +161,7 @@ run_name() { # TOOL VARIANT SIZE RUN
   local kind
   case $1 in
     swarmctl) kind=s ;;
+    swarmctl-stable0) kind=z ;;
     swarmctl-p*) kind=s${1#swarmctl-} ;;
     compose) kind=c ;;
     floor) kind=f ;;
@@ -202,6 +206,7 @@ tool_command() { # TOOL VARIANT SIZE RUN
   dir=$WORK/runs/$name
   case $tool in
     swarmctl) echo "$SWARMCTL deploy $dir --name $name --target host" ;;
+    swarmctl-stable0) echo "$SWARMCTL deploy $dir --name $name --target host --stable 0s" ;;
     swarmctl-p*) echo "$SWARMCTL deploy $dir --name $name --target host --parallel ${tool#swarmctl-p}" ;;
     compose) echo "$COMPOSE -p $name -f $dir/compose.yaml up -d" ;;
     floor)
@@ -282,7 +287,7 @@ DEFAULT_PARALLEL=8 # swarmctl deploy --parallel default; its sweep figure is the
 for variant in "${VARIANTS[@]}"; do
   for size in "${SIZES[@]}"; do
     for ((run = 1; run <= RUNS; run++)); do
-      tools=(swarmctl compose floor)
+      tools=(swarmctl swarmctl-stable0 compose floor)
       if [[ $size == "$BIG" && " ${SWEEP_VARIANTS[*]} " == *" $variant "* ]] && ((run <= SWEEP_RUNS)); then
         for p in "${SWEEP[@]}"; do
           if [[ $p != "$DEFAULT_PARALLEL" ]]; then tools+=("swarmctl-p$p"); fi
@@ -308,7 +313,7 @@ ELAPSED=$((SECONDS - BEGIN))
     "$($COMPOSE version --short 2>/dev/null | sed 's/^/docker-compose /');" \
     "swarmctl $REVISION, release build."
   echo
-  echo "Medians of $RUNS interleaved runs per cell (swarmctl, compose, floor, swarmctl, …), each from a clean slate;" \
+  echo "Medians of $RUNS interleaved runs per cell (swarmctl, swarmctl --stable 0s, compose, floor, swarmctl, …), each from a clean slate;" \
     "wall time of the whole process. Load average 1/5/15 min: $LOAD_BEGIN at start, $(cut -d' ' -f1-3 /proc/loadavg) at end" \
     "(median 1-min load during runs: $(awk -F'\t' 'NR > 1 {print $8}' "$RUNS_TSV" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'))." \
     "Total benchmark time $((ELAPSED / 60)) min $((ELAPSED % 60)) s. Command: \`bash benches/deploy.sh${ARGS:+ $ARGS}\`."

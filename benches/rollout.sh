@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rolling-update benchmark: how long `swarmctl deploy` takes to roll N replicas of one service to
-# a new version, against its floor ceil(N / B) × (start → first healthy check + min_ready), on one
+# a new version, against its floor ceil(N / B) × (start(B) + start → first healthy check +
+# min_ready), on one
 # host (the machine's engine) and on a 3-node Swarm of our own (tests/cluster/swarm.sh, cluster
 # `bench-rollout`).
 #
@@ -20,7 +21,10 @@
 # updated by `docker service update -d --env-add VERSION=…`, timed until the manager shows N new
 # tasks running and no old one. During every timed update `docker events` of each engine record
 # the containers' start, health_status, kill and die; benches/engine_floor/rolloutlib.py turns
-# them into the floor and the phases. Results: benches/results/rollout.md and rollout-runs.tsv.
+# them into the floor and the phases. On one host, start(B) (the engine's time to start B
+# containers at once) is measured per cell before its timed updates: B containers like a replica
+# created and started together through the API, 5 times, median (rolloutlib.py start-time); on
+# the swarm it is not measured and left out of the floor. Results: benches/results/rollout.md and rollout-runs.tsv.
 # Everything is removed at exit (Ctrl-C included); the cluster goes as soon as its part is done.
 set -euo pipefail
 
@@ -183,7 +187,7 @@ timed_update() {
     fi
   fi
   ((rc == 0)) || ok=0
-  phases=$(python3 "$LIB" analyze "$stem.events" "$stem.old" "$t0" "$t1" "$n" "$b" "$(ms_of "$mr")" 2>>"$stem.log" || echo '{}')
+  phases=$(python3 "$LIB" analyze "$stem.events" "$stem.old" "$t0" "$t1" "$n" "$b" "$(ms_of "$mr")" "$START_MS" 2>>"$stem.log" || echo '{}')
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$TARGET" "$n" "$b" "$mr" "$tool" "$run" "$(((t1 - t0) / 1000000))" "$completed" "$ok" "$load" "$phases" >>"$RUNS_TSV"
   cp "$RUNS_TSV" "$OUT/rollout-runs.partial.tsv"
   log "$(printf '%-5s N=%-3s B=%-2s min_ready=%-3s %-16s run %s: %6d ms  floor %s ms  load %s%s' "$TARGET" "$n" "$b" "$mr" "$tool" "$run" \
@@ -208,7 +212,7 @@ wait_gone() {
 
 cell() { # N B MIN_READY
   local n=$1 b=$2 mr=$3 name dir file version=1 run i tool order
-  name=$ID${TARGET:0:1}${n}b${b}m${mr%s}
+  name=$ID${TARGET:0:1}${n}b${b}m${mr%s} START_MS=-
   dir=$WORK/stacks/$name
   file=$dir/compose.yaml
   mkdir -p "$dir"
@@ -218,6 +222,14 @@ cell() { # N B MIN_READY
   log "$TARGET N=$n B=$b min_ready=$mr: version 1 (untimed)"
   "$SWARMCTL" deploy "$dir" --name "$name" --target "$TARGET" --stable 0s >"$WORK/logs/$name-v1.log" 2>&1 ||
     { tail -n 20 "$WORK/logs/$name-v1.log" >&2; die "deploy of version 1 failed"; }
+  START_MS=-
+  if [[ $TARGET == host ]]; then
+    local st
+    st=$(python3 "$LIB" start-time /var/run/docker.sock "$name" "$b" 5 "$ID") || die "start-time of $name failed"
+    START_MS=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["start_ms"])' "$st")
+    log "$TARGET N=$n B=$b: start($b) $st"
+    echo "$st" >"$WORK/logs/$name-start-time.json"
+  fi
   for ((run = 1; run <= RUNS; run++)); do
     order=(swarmctl swarmctl-stable0)
     ((run % 2)) || order=(swarmctl-stable0 swarmctl)
