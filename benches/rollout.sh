@@ -31,12 +31,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LIB=$ROOT/benches/engine_floor/rolloutlib.py
 STACKLIB=$ROOT/benches/engine_floor/stacklib.py
-CLUSTER_SH=$ROOT/tests/cluster/swarm.sh
 OUT=$ROOT/benches/results
 CLUSTER=bench-rollout
 IMAGE=swarmctl-test/testapp:latest
 DOCKER=/usr/bin/docker # Debian's docker.io CLI, 20.10 like the engine
-HOST_SOCKET=unix:///var/run/docker.sock
 
 RUNS=3
 TARGETS=host,swarm
@@ -67,22 +65,13 @@ die() { printf '[rollout-bench] ERROR: %s\n' "$*" >&2; exit 1; }
 [[ $EUID -eq 0 ]] || die "needs root (the cluster)"
 command -v python3 >/dev/null || die "python3 is needed"
 [[ -x $DOCKER ]] || die "docker CLI $DOCKER not found"
+source "$ROOT/benches/lib.sh"
 "$DOCKER" -H "$HOST_SOCKET" image inspect "$IMAGE" >/dev/null 2>&1 || (cd "$ROOT" && bash tests/images/build.sh testapp >&2)
 
 ID=ro$$ # stack names, the bench label
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/swarmctl-rollout-bench.XXXXXX")
 export SWARMCTL_STATE_DIR=$WORK/state
-CLUSTER_UP=
 HOST_STACKS=()
-machine_swarm_state() { "$DOCKER" -H "$HOST_SOCKET" info -f '{{.Swarm.LocalNodeState}} {{.Swarm.NodeID}}' 2>/dev/null || echo unreachable; }
-MACHINE_STATE=$(machine_swarm_state)
-
-cluster_down() {
-  [[ -n $CLUSTER_UP ]] || return 0
-  log "tearing down cluster $CLUSTER"
-  bash "$CLUSTER_SH" down --name "$CLUSTER" 2>&1 | sed 's/^/  /' >&2 || log "WARNING: swarm.sh down --name $CLUSTER failed"
-  CLUSTER_UP=
-}
 cleanup_all() {
   local rc=$? ids
   trap - EXIT INT TERM
@@ -92,24 +81,15 @@ cleanup_all() {
   ids=$("$DOCKER" -H "$HOST_SOCKET" ps -aq --filter "label=org.swarmctl.bench=$ID")
   [[ -z $ids ]] || "$DOCKER" -H "$HOST_SOCKET" rm -f $ids >/dev/null 2>&1 || true
   for name in "${HOST_STACKS[@]}"; do "$DOCKER" -H "$HOST_SOCKET" network rm "${name}_default" >/dev/null 2>&1 || true; done
-  if [[ $(machine_swarm_state) != "$MACHINE_STATE" ]]; then
-    log "WARNING: the machine's own engine's swarm state changed: $MACHINE_STATE -> $(machine_swarm_state)"
-  fi
+  warn_if_machine_swarm_changed
   rm -rf "$WORK"
   exit $rc
 }
 trap cleanup_all EXIT
 trap 'exit 130' INT TERM
 
-if [[ -n $BUILD ]]; then
-  log "cargo build --release --bin swarmctl"
-  (cd "$ROOT" && cargo build --release --bin swarmctl 2>&1 | tail -n 2 | sed 's/^/  /' >&2)
-fi
-[[ -x $ROOT/target/release/swarmctl ]] || die "no release build at target/release/swarmctl (run without --no-build)"
-REVISION="$(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- src Cargo.toml || echo ' + uncommitted changes in src/')"
-mkdir -p "$WORK/bin" "$WORK/logs" "$WORK/state" "$OUT"
-cp "$ROOT/target/release/swarmctl" "$WORK/bin/" # a private copy: other builds cannot swap it mid-run
-SWARMCTL=$WORK/bin/swarmctl
+release_swarmctl
+mkdir -p "$WORK/logs" "$WORK/state" "$OUT"
 
 RUNS_TSV=$WORK/runs.tsv
 printf 'target\tsize\tbatch\tmin_ready\ttool\trun\twall_ms\tcompleted_ms\tok\tload1\tphases\n' >"$RUNS_TSV"
@@ -123,17 +103,8 @@ use_host() {
   TARGET=host ENGINES=("$HOST_SOCKET")
 }
 use_swarm() {
-  local k
-  log "starting cluster $CLUSTER (3 nodes, image $IMAGE)"
-  CLUSTER_UP=1
-  bash "$CLUSTER_SH" up --name "$CLUSTER" --nodes 3 --images "$IMAGE" --owner-pid $$ >"$WORK/cluster.env" 2>"$WORK/cluster.log" ||
-    { sed 's/^/  /' "$WORK/cluster.log" >&2; die "swarm.sh up --name $CLUSTER failed"; }
-  MANAGER=$(sed -n 's/^DOCKER_HOST=//p' "$WORK/cluster.env")
-  [[ $MANAGER == unix://* ]] || die "no DOCKER_HOST from swarm.sh env"
-  export DOCKER_HOST=$MANAGER
-  [[ $("$DOCKER" info -f '{{.Swarm.ControlAvailable}}') == true ]] || die "$MANAGER is not a swarm manager"
-  ENGINES=()
-  for k in 1 2 3; do ENGINES+=("$(sed -n "s/^SWARMCTL_NODE_${k}_HOST=//p" "$WORK/cluster.env")"); done
+  cluster_up "$IMAGE"
+  ENGINES=("${NODE_HOSTS[@]}")
   TARGET=swarm
 }
 # The label that finds a stack's containers on every engine.

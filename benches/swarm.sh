@@ -35,7 +35,6 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LIB=$ROOT/benches/engine_floor/stacklib.py
-CLUSTER_SH=$ROOT/tests/cluster/swarm.sh
 OUT=$ROOT/benches/results
 CLUSTER=bench-swarm
 IMAGE=swarmctl-test/busybox:latest
@@ -94,6 +93,7 @@ die() { printf '[swarm-bench] ERROR: %s\n' "$*" >&2; exit 1; }
 [[ $EUID -eq 0 ]] || die "needs root (the cluster: network namespaces, cgroups, dockerd)"
 command -v python3 >/dev/null || die "python3 is needed"
 [[ -x $DOCKER ]] || die "docker CLI $DOCKER not found (--docker PATH)"
+source "$ROOT/benches/lib.sh"
 if [[ ! -x /usr/bin/time ]]; then
   log "installing /usr/bin/time (Debian's time)"
   apt-get install -y -qq --no-install-recommends time >/dev/null 2>&1 ||
@@ -116,55 +116,24 @@ if ((${#WAIT_RUNS[@]})); then
     die "docker-stack-wait: $DOCKER_WAIT (CLI $DOCKER_WAIT_VERSION) has no \`stack deploy --detach\` (CLI 23 and later; --wait none)"
   WAIT_NOTE="; docker-stack-wait: docker CLI $DOCKER_WAIT_VERSION ($DOCKER_WAIT), \`stack deploy --detach=false\`"
 fi
-HOST_SOCKET=unix:///var/run/docker.sock
-machine_swarm_state() { "$DOCKER" -H "$HOST_SOCKET" info -f '{{.Swarm.LocalNodeState}} {{.Swarm.NodeID}}' 2>/dev/null || echo unreachable; }
-MACHINE_STATE=$(machine_swarm_state)
-
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/swarmctl-swarm-bench.XXXXXX")
-CLUSTER_UP=
 cleanup_all() {
   local rc=$?
   trap - EXIT INT TERM
-  if [[ -n $CLUSTER_UP ]]; then
-    log "tearing down cluster $CLUSTER"
-    bash "$CLUSTER_SH" down --name "$CLUSTER" 2>&1 | sed 's/^/  /' >&2 || log "WARNING: swarm.sh down --name $CLUSTER failed"
-  fi
-  if [[ $(machine_swarm_state) != "$MACHINE_STATE" ]]; then
-    log "WARNING: the machine's own engine's swarm state changed: $MACHINE_STATE -> $(machine_swarm_state)"
-  fi
+  cluster_down
+  warn_if_machine_swarm_changed
   rm -rf "$WORK"
   exit $rc
 }
 trap cleanup_all EXIT
 trap 'exit 130' INT TERM
 
-if [[ -n $BUILD ]]; then
-  log "cargo build --release --bin swarmctl"
-  (cd "$ROOT" && cargo build --release --bin swarmctl 2>&1 | tail -n 2 | sed 's/^/  /' >&2)
-fi
-[[ -x $ROOT/target/release/swarmctl ]] || die "no release build at target/release/swarmctl (run without --no-build)"
-REVISION="$(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- src Cargo.toml || echo ' + uncommitted changes in src/')"
-# A private copy: other builds in the tree must not swap the binary mid-benchmark.
-mkdir -p "$WORK/bin" "$WORK/logs" "$OUT"
-cp "$ROOT/target/release/swarmctl" "$WORK/bin/"
-SWARMCTL=$WORK/bin/swarmctl
+release_swarmctl
+mkdir -p "$WORK/logs" "$OUT"
 
 # ---------------------------------------------------------------- the cluster
 
-log "starting cluster $CLUSTER (3 nodes, image $IMAGE)"
-CLUSTER_UP=1
-bash "$CLUSTER_SH" up --name "$CLUSTER" --nodes 3 --images "$IMAGE" --owner-pid $$ >"$WORK/cluster.env" 2>"$WORK/cluster.log" ||
-  { sed 's/^/  /' "$WORK/cluster.log" >&2; die "swarm.sh up --name $CLUSTER failed"; }
-grep -E 'up in|already up' "$WORK/cluster.log" | sed 's/^/  /' >&2 || true
-env_of() { sed -n "s/^$1=//p" "$WORK/cluster.env"; }
-MANAGER=$(env_of DOCKER_HOST)
-[[ $MANAGER == unix://* ]] || die "no DOCKER_HOST from swarm.sh env"
-NODE_HOSTS=()
-for k in 1 2 3; do NODE_HOSTS+=("$(env_of "SWARMCTL_NODE_${k}_HOST")"); done
-# From here on every docker and swarmctl call goes to the cluster's manager (or, with -H, a node).
-export DOCKER_HOST=$MANAGER
-unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
-[[ $("$DOCKER" info -f '{{.Swarm.ControlAvailable}}') == true ]] || die "$MANAGER is not a swarm manager"
+cluster_up "$IMAGE"
 
 # ---------------------------------------------------------------- clean slate
 
