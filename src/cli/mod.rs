@@ -180,23 +180,14 @@ enum GraphFormat {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            errln!("error: cannot start the async runtime: {e}");
-            return Exit::Engine.into();
-        }
-    };
     let exit = match cli.command {
         Command::Plan { stack, engine, deploy, cluster: Some(cluster) } => deploy::plan_for_cluster(&stack, &cluster, &engine, &deploy).unwrap_or_else(|exit| exit),
-        Command::Plan { stack, engine, deploy, cluster: None } => runtime.block_on(deploy::plan(&stack, &engine, &deploy)).unwrap_or_else(|exit| exit),
-        Command::Deploy { stack, engine, deploy } => runtime.block_on(deploy::deploy(&stack, &engine, &deploy)).unwrap_or_else(|exit| exit),
-        Command::Status { stack, engine } => runtime.block_on(deploy::status(&stack, &engine)).unwrap_or_else(|exit| exit),
-        Command::Rollback { stack, to, secrets, engine, deploy } => {
-            runtime.block_on(deploy::rollback(&stack, to, &secrets, &engine, &deploy)).unwrap_or_else(|exit| exit)
-        }
-        Command::History { stack, engine } => runtime.block_on(deploy::history(&stack, &engine)).unwrap_or_else(|exit| exit),
-        Command::Down { stack, engine, down } => runtime.block_on(deploy::down(&stack, &engine, &down)).unwrap_or_else(|exit| exit),
+        Command::Plan { stack, engine, deploy, cluster: None } => block_on(deploy::plan(&stack, &engine, &deploy)),
+        Command::Deploy { stack, engine, deploy } => block_on(deploy::deploy(&stack, &engine, &deploy)),
+        Command::Status { stack, engine } => block_on(deploy::status(&stack, &engine)),
+        Command::Rollback { stack, to, secrets, engine, deploy } => block_on(deploy::rollback(&stack, to, &secrets, &engine, &deploy)),
+        Command::History { stack, engine } => block_on(deploy::history(&stack, &engine)),
+        Command::Down { stack, engine, down } => block_on(deploy::down(&stack, &engine, &down)),
         Command::Validate(stack) => inspect::validate(&stack),
         Command::Render { stack, output } => inspect::render(&stack, matches!(output, RenderFormat::Json)),
         Command::Graph { stack, format } => inspect::graph(&stack, match format {
@@ -206,4 +197,16 @@ pub fn run() -> ExitCode {
         }),
     };
     exit.into()
+}
+
+/// Runs a command that talks to an engine. Commands that do not (validate, render, graph,
+/// plan --cluster) start no runtime and no threads.
+fn block_on(command: impl std::future::Future<Output = Result<Exit, Exit>>) -> Exit {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(command).unwrap_or_else(|exit| exit),
+        Err(e) => {
+            errln!("error: cannot start the async runtime: {e}");
+            Exit::Engine
+        }
+    }
 }

@@ -79,20 +79,43 @@ pub fn field_hashes(stack: &Stack, service: &Service) -> BTreeMap<String, String
             .chain(service.secrets.iter().filter_map(|s| stack.secrets.get(&s.source).map(|o| (format!("secret:{}", s.source), o.hash.clone()))))
             .collect();
         fields.insert("contents".into(), serde_json::to_value(contents).unwrap_or_default());
-        fields.iter().map(|(key, value)| (key.clone(), short_hash(value.to_string().as_bytes()))).collect()
+        fields.iter().map(|(key, value)| (key.clone(), json_hash(value))).collect()
     } else {
         BTreeMap::new()
     }
 }
 
 pub fn spec_hash(fields: &BTreeMap<String, String>) -> String {
-    let joined: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    short_hash(joined.join(",").as_bytes())
+    short_hash(field_hashes_label(fields).as_bytes())
+}
+
+/// `key=hash,…`: the field hashes as a label, read back by [`parse_field_hashes`].
+pub fn field_hashes_label(fields: &BTreeMap<String, String>) -> String {
+    let mut label = String::with_capacity(fields.len() * 24);
+    for (key, hash) in fields {
+        if !label.is_empty() {
+            label.push(',');
+        }
+        label.extend([key.as_str(), "=", hash.as_str()]);
+    }
+    label
 }
 
 /// The first 12 hex digits of the SHA-256 of `bytes`.
 pub fn short_hash(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
+    hex12(&Sha256::digest(bytes))
+}
+
+/// [`short_hash`] of `value`'s compact JSON, serialized straight into the hasher (the same bytes
+/// `value.to_string()` would make, without building them: hashing is most of a large plan).
+pub fn json_hash(value: &impl serde::Serialize) -> String {
+    let mut hasher = Sha256::new();
+    // Writing into a hasher cannot fail, and serializing our model cannot either.
+    let _ = serde_json::to_writer(&mut hasher, value);
+    hex12(&hasher.finalize())
+}
+
+fn hex12(digest: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     digest.iter().take(6).flat_map(|b| [HEX[usize::from(b >> 4)] as char, HEX[usize::from(b & 15)] as char]).collect()
 }

@@ -860,18 +860,35 @@ fn clamp(value: u64) -> i64 {
 
 /// Rows of `name, counts…, last` under `SERVICE, columns…, last_header`; zeros print as `-`.
 fn count_table(columns: &[&str], rows: &[(String, Vec<u32>, String)], last_header: &str) -> String {
-    let mut table: Vec<Vec<String>> = Vec::with_capacity(rows.len() + 1);
-    let mut header = vec!["SERVICE".to_string()];
-    header.extend(columns.iter().map(|c| c.to_string()));
-    header.push(last_header.to_string());
-    table.push(header);
-    for (name, counts, last) in rows {
-        let mut row = vec![name.clone()];
-        row.extend(counts.iter().map(|&c| if c == 0 { "-".to_string() } else { c.to_string() }));
-        row.push(last.clone());
-        table.push(row);
+    // A thousand services on fifty nodes are fifty thousand cells: written straight into one
+    // string, in the layout of [`aligned`], rather than made a string each.
+    let digits = |count: u32| if count == 0 { 1 } else { count.to_string().len() };
+    let first = rows.iter().map(|(name, _, _)| name.chars().count()).chain(["SERVICE".len()]).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns.len())
+        .map(|c| rows.iter().map(|(_, counts, _)| digits(counts.get(c).copied().unwrap_or(0))).chain([columns[c].chars().count()]).max().unwrap_or(0))
+        .collect();
+    let last = rows.iter().map(|(_, _, last)| last.chars().count()).chain([last_header.chars().count()]).max().unwrap_or(0);
+    let mut out = String::with_capacity((rows.len() + 1) * (first + last + widths.iter().map(|w| w + 2).sum::<usize>() + 3));
+    let _ = write!(out, "{:<first$}", "SERVICE");
+    for (column, width) in columns.iter().zip(&widths) {
+        let _ = write!(out, "  {column:>width$}");
     }
-    aligned(&table)
+    let _ = writeln!(out, "  {last_header:>last$}");
+    for (name, counts, total) in rows {
+        let _ = write!(out, "{name:<first$}");
+        for (&count, width) in counts.iter().zip(&widths) {
+            match count {
+                0 => {
+                    let _ = write!(out, "  {:>width$}", "-");
+                }
+                count => {
+                    let _ = write!(out, "  {count:>width$}");
+                }
+            }
+        }
+        let _ = writeln!(out, "  {total:>last$}");
+    }
+    out
 }
 
 /// Left-aligned first column, right-aligned others, two spaces apart, no trailing spaces.

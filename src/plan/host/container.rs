@@ -9,7 +9,7 @@ use crate::model::objects::{
 };
 use crate::diagnostics::Diagnostic;
 use crate::model::stack::{self as model, Kind, Service, Stack};
-use crate::plan::naming::{image, ordinal_volume_name, replica_numbers, service_networks, spec_hash, volume_name};
+use crate::plan::naming::{field_hashes_label, image, ordinal_volume_name, replica_numbers, service_networks, spec_hash, volume_name};
 use std::collections::BTreeMap;
 
 pub fn container_name(stack: &Stack, service: &Service, replica: u32) -> String {
@@ -111,7 +111,7 @@ pub fn container_spec(stack: &Stack, service: &Service, replica: u32, fields: &B
     labels.insert(LABEL_REPLICA.into(), replica.to_string());
     labels.insert(LABEL_KIND.into(), service.kind.as_str().into());
     labels.insert(LABEL_DEPENDS_ON.into(), depends_on_label(service.depends_on.iter().map(|d| d.service.as_str())));
-    labels.insert(LABEL_FIELDS.into(), fields.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
+    labels.insert(LABEL_FIELDS.into(), field_hashes_label(fields));
 
     let extra = &service.extra;
     let strings = |key: &str| strings(extra, key);

@@ -19,7 +19,7 @@ use crate::model::service::{
 };
 use crate::model::stack::{FileObject, Kind, Service, Stack};
 use crate::plan::host::container::{container_spec, network_attachments};
-use crate::plan::naming::{short_hash, spec_hash};
+use crate::plan::naming::{field_hashes_label, json_hash, spec_hash};
 use crate::plan::rollout::{self, FailurePolicy, UpdateOrder};
 use crate::plan::teardown::depends_on_label;
 use std::collections::BTreeMap;
@@ -88,11 +88,10 @@ pub fn hashes(task_fields: &BTreeMap<String, String>, desired: &Desired<'_>) -> 
     let service = desired.service;
     let mut fields = task_fields.clone();
     let task = spec_hash(&fields);
-    let json = |value: serde_json::Value| short_hash(value.to_string().as_bytes());
-    fields.insert("replicas".into(), json(serde_json::to_value(desired.mode()).unwrap_or_default()));
-    fields.insert("placement".into(), json(serde_json::json!([service.placement, desired.pin])));
-    fields.insert("rollout".into(), json(serde_json::to_value(&service.rollout).unwrap_or_default()));
-    fields.insert("swarm".into(), json(serde_json::to_value(&service.swarm).unwrap_or_default()));
+    fields.insert("replicas".into(), json_hash(&desired.mode()));
+    fields.insert("placement".into(), json_hash(&(&service.placement, &desired.pin)));
+    fields.insert("rollout".into(), json_hash(&service.rollout));
+    fields.insert("swarm".into(), json_hash(&service.swarm));
     let service_hash = spec_hash(&fields);
     Hashes { task, fields, service: service_hash }
 }
@@ -111,7 +110,7 @@ pub fn service_spec(stack: &Stack, desired: &Desired<'_>, hashes: &Hashes, task_
     labels.insert(LABEL_NAMESPACE.into(), stack.name.clone());
     labels.insert(LABEL_SERVICE.into(), service.name.clone());
     labels.insert(LABEL_HASH.into(), hashes.service.clone());
-    labels.insert(LABEL_FIELDS.into(), hashes.fields.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
+    labels.insert(LABEL_FIELDS.into(), field_hashes_label(&hashes.fields));
     labels.insert(LABEL_KIND.into(), service.kind.as_str().into());
     labels.insert(LABEL_DEPENDS_ON.into(), depends_on_label(service.depends_on.iter().map(|d| d.service.as_str())));
     if let Some(ordinal) = desired.ordinal {
