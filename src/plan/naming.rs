@@ -107,7 +107,7 @@ pub fn short_hash(bytes: &[u8]) -> String {
 }
 
 /// [`short_hash`] of `value`'s compact JSON, serialized straight into the hasher (the same bytes
-/// `value.to_string()` would make, without building them: hashing is most of a large plan).
+/// `value.to_string()` would make, without building them: a large plan hashes thousands of fields).
 pub fn json_hash(value: &impl serde::Serialize) -> String {
     let mut hasher = Sha256::new();
     // Writing into a hasher cannot fail, and serializing our model cannot either.

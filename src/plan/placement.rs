@@ -862,7 +862,7 @@ fn clamp(value: u64) -> i64 {
 fn count_table(columns: &[&str], rows: &[(String, Vec<u32>, String)], last_header: &str) -> String {
     // A thousand services on fifty nodes are fifty thousand cells: written straight into one
     // string, in the layout of [`aligned`], rather than made a string each.
-    let digits = |count: u32| if count == 0 { 1 } else { count.to_string().len() };
+    let digits = |count: u32| count.checked_ilog10().map_or(1, |log| log as usize + 1);
     let first = rows.iter().map(|(name, _, _)| name.chars().count()).chain(["SERVICE".len()]).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns.len())
         .map(|c| rows.iter().map(|(_, counts, _)| digits(counts.get(c).copied().unwrap_or(0))).chain([columns[c].chars().count()]).max().unwrap_or(0))
@@ -877,14 +877,10 @@ fn count_table(columns: &[&str], rows: &[(String, Vec<u32>, String)], last_heade
     for (name, counts, total) in rows {
         let _ = write!(out, "{name:<first$}");
         for (&count, width) in counts.iter().zip(&widths) {
-            match count {
-                0 => {
-                    let _ = write!(out, "  {:>width$}", "-");
-                }
-                count => {
-                    let _ = write!(out, "  {count:>width$}");
-                }
-            }
+            let _ = match count {
+                0 => write!(out, "  {:>width$}", "-"),
+                count => write!(out, "  {count:>width$}"),
+            };
         }
         let _ = writeln!(out, "  {total:>last$}");
     }
