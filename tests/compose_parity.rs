@@ -18,12 +18,11 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_swarmctl");
-const ABSENT: &str = "<absent>";
+mod host_support;
 
-fn repository() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use host_support::{images, repository, text, BINARY};
+
+const ABSENT: &str = "<absent>";
 
 fn corpus() -> PathBuf {
     repository().join("tests/parity")
@@ -302,10 +301,6 @@ fn docker(args: &[&str]) -> Output {
 
 fn docker_lines(args: &[&str]) -> Vec<String> {
     String::from_utf8_lossy(&docker(args).stdout).lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1168,11 +1163,6 @@ fn cost(case: &Case) -> usize {
     let builds = services.values().any(|s| !s["build"].is_null());
     let postgres = services.values().any(|s| s["image"].as_str().is_some_and(|i| i.contains("postgres")));
     (1 + case.invocations.len()) * 2 + if builds { 6 } else { 0 } + if postgres { 4 } else { 0 }
-}
-
-fn images() {
-    let status = Command::new("bash").arg("tests/images/build.sh").current_dir(repository()).status().expect("run tests/images/build.sh");
-    assert!(status.success(), "building the test images failed");
 }
 
 #[test]

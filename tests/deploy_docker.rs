@@ -1,61 +1,17 @@
 //! `swarmctl deploy` against the real Docker engine on this machine, through the real binary.
 //! Each test uses its own stack name and removes what it made, even when it fails.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Once;
 
 #[allow(dead_code)]
 mod engine_proxy;
+mod host_support;
 
 use engine_proxy::EngineProxy;
+use host_support::{docker, free_port, images, repository, text, Stack, BINARY};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_swarmctl");
-
-/// Builds the test images once per run (cached by tag: a second run takes about a second).
-fn images() {
-    static BUILD: Once = Once::new();
-    BUILD.call_once(|| {
-        let status = Command::new("bash").arg("tests/images/build.sh").status().expect("run tests/images/build.sh");
-        assert!(status.success(), "building the test images failed");
-    });
-}
-
-struct Stack {
-    name: String,
-    dir: tempfile::TempDir,
-    state: tempfile::TempDir,
-}
-
+/// This binary's own queries of a stack (an inherent impl may sit in any module of the crate).
 impl Stack {
-    fn new(name: &str, yaml: &str) -> Stack {
-        images();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("stack.yaml"), yaml.replace("NAME", name)).unwrap();
-        let stack = Stack { name: name.into(), dir, state: tempfile::tempdir().unwrap() };
-        stack.run(&["down", "--volumes"]);
-        stack
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn write(&self, yaml: &str) {
-        std::fs::write(self.path().join("stack.yaml"), yaml.replace("NAME", &self.name)).unwrap();
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BINARY);
-        command.arg(args[0]).arg(self.path()).args(&args[1..]).args(["--target", "host"]);
-        command.env("SWARMCTL_STATE_DIR", self.state.path()).env("NO_COLOR", "1");
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run swarmctl")
-    }
-
     /// Container names of this stack, sorted, with duplicates kept.
     fn containers(&self) -> Vec<String> {
         let out = docker(&["ps", "-a", "--filter", &format!("label=io.swarmctl.stack={}", self.name), "--format", "{{.Names}}"]);
@@ -74,21 +30,6 @@ impl Stack {
     fn id(&self, container: &str) -> String {
         docker(&["inspect", "--format", "{{.Id}}", container]).trim().to_string()
     }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = self.run(&["down", "--volumes"]);
-    }
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 fn unix_now() -> u64 {
@@ -408,16 +349,6 @@ fn bad_input_changes_nothing_and_exits_2() {
     let out = stack.run(&["deploy"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert_eq!(stack.containers(), ["e2e-bad-web-1"], "an empty stack file removes nothing");
-}
-
-/// Where the repository's example stacks live.
-fn repository() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A free TCP port on loopback, for host ports that must not collide with anything running.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The example DB gateway, offline: real PostgreSQL reachable only through real HAProxy.

@@ -6,46 +6,17 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_swarmctl");
+mod host_support;
 
-fn images() {
-    static BUILD: Once = Once::new();
-    BUILD.call_once(|| {
-        let status = Command::new("bash").arg("tests/images/build.sh").status().expect("run tests/images/build.sh");
-        assert!(status.success(), "building the test images failed");
-    });
-}
+use host_support::{docker, free_port, images, text, Stack};
 
-struct Stack {
-    name: String,
-    dir: tempfile::TempDir,
-    state: tempfile::TempDir,
-}
-
+/// This binary's own queries of a stack (an inherent impl may sit in any module of the crate).
 impl Stack {
-    fn new(name: &str) -> Stack {
-        images();
-        let stack = Stack { name: name.into(), dir: tempfile::tempdir().unwrap(), state: tempfile::tempdir().unwrap() };
-        stack.run(&["down", "--volumes"]);
-        stack
-    }
-
-    fn write(&self, yaml: &str) {
-        std::fs::write(self.dir.path().join("stack.yaml"), yaml.replace("NAME", &self.name)).unwrap();
-        std::fs::write(self.dir.path().join("haproxy.cfg"), haproxy_cfg()).unwrap();
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(BINARY);
-        command.arg(args[0]).arg(self.dir.path()).args(&args[1..]).args(["--target", "host"]);
-        command.env("SWARMCTL_STATE_DIR", self.state.path()).env("NO_COLOR", "1").output().expect("run swarmctl")
-    }
-
     /// `docker ps` lines of one service: `State Status`.
     fn ps(&self, service: &str) -> Vec<String> {
         let filters = [format!("label=io.swarmctl.stack={}", self.name), format!("label=io.swarmctl.service={service}")];
@@ -69,28 +40,10 @@ impl Stack {
     }
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = self.run(&["down", "--volumes"]);
-    }
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The entry point in front of the replicas, which Docker's DNS names `web`.
-fn haproxy_cfg() -> String {
-    include_str!("fixtures/rollout/haproxy.cfg").replace("BACKEND", "web:8080")
+/// The configuration `web_stack` gives its entry point, in front of the replicas, which
+/// Docker's DNS names `web`.
+fn write_haproxy_cfg(stack: &Stack) {
+    std::fs::write(stack.path().join("haproxy.cfg"), include_str!("fixtures/rollout/haproxy.cfg").replace("BACKEND", "web:8080")).unwrap();
 }
 
 fn web_stack(port: u16, version: &str, extra_env: &str, auto_rollback: bool) -> String {
@@ -215,7 +168,8 @@ fn warm_up(port: u16) {
 
 #[test]
 fn a_rolling_update_keeps_four_healthy_replicas_and_every_request_succeeds_and_a_bad_version_is_rolled_back() {
-    let stack = Stack::new("rd-roll");
+    let stack = Stack::empty("rd-roll");
+    write_haproxy_cfg(&stack);
     let port = free_port();
     stack.write(&web_stack(port, "1", "", true));
     let out = stack.run(&["deploy", "--stable", "1s"]);
@@ -297,7 +251,7 @@ fn a_statefulset_postgres_keeps_its_rows_through_an_image_update_and_a_rollback(
     images();
     let _tag = Tag("swarmctl-test/postgres:15-rollout");
     assert!(Command::new("docker").args(["tag", "swarmctl-test/postgres:15", "swarmctl-test/postgres:15-rollout"]).status().unwrap().success());
-    let stack = Stack::new("rd-pg");
+    let stack = Stack::empty("rd-pg");
     stack.write(&POSTGRES.replace("IMAGE", "swarmctl-test/postgres:15"));
     let out = stack.run(&["deploy"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -338,7 +292,7 @@ secrets:
 
 #[test]
 fn rollback_to_one_after_three_revisions_restores_revision_one_everywhere() {
-    let stack = Stack::new("rd-back");
+    let stack = Stack::empty("rd-back");
     for version in ["1", "2", "3"] {
         stack.write(&THREE.replace("@V@", version));
         let out = stack.run(&["deploy", "--stable", "1s"]);
