@@ -1213,6 +1213,11 @@ fn compose_files_deploy_the_same_with_swarmctl_as_with_docker_compose() {
     });
     let reports = reports.into_inner().unwrap();
     let elapsed = started.elapsed();
+    // What `down --rmi local` and the tagged-image cleanup leave: the untagged intermediate
+    // stages of the build case, labelled by its Dockerfile.
+    for image in docker_lines(&["image", "ls", "-q", "--filter", "label=io.swarmctl.test=parity-build"]) {
+        docker(&["image", "rm", "-f", &image]);
+    }
 
     // The same difference under several invocations is one line naming them.
     let mut merged: BTreeMap<Difference, BTreeSet<Invocation>> = BTreeMap::new();
