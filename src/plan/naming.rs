@@ -125,3 +125,29 @@ pub fn parse_field_hashes(label: &str) -> BTreeMap<String, String> {
     label.split(',').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deployed objects carry these hashes: computing them another way must not change a byte,
+    /// or every service of every stack would be replaced on the next deploy.
+    #[test]
+    fn json_hash_is_the_short_hash_of_the_compact_json() {
+        let placement = serde_json::json!({"constraints": ["node.role == manager"], "preferences": [{"spread": "node.labels.zone"}]});
+        let pin: Option<String> = None;
+        assert_eq!(json_hash(&(&placement, &pin)), short_hash(serde_json::json!([placement, pin]).to_string().as_bytes()));
+        let awkward = serde_json::json!({"quote\"d": "line\nbreak", "n": 1.5, "neg": -3, "empty": {}, "unicode": "é"});
+        assert_eq!(json_hash(&awkward), short_hash(awkward.to_string().as_bytes()));
+        // Pinned: the first 12 hex digits of SHA-256 over the compact JSON, as stored in labels.
+        assert_eq!(json_hash(&serde_json::json!({"image": "app:1", "ports": [8080]})), "9a1cdf7ccbf1");
+    }
+
+    #[test]
+    fn the_field_hashes_label_reads_back_and_spec_hash_is_the_hash_of_it() {
+        let fields: BTreeMap<String, String> = [("command", "aaa"), ("image", "bbb")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        assert_eq!(field_hashes_label(&fields), "command=aaa,image=bbb");
+        assert_eq!(parse_field_hashes(&field_hashes_label(&fields)), fields);
+        assert_eq!(spec_hash(&fields), short_hash(b"command=aaa,image=bbb"));
+    }
+}
