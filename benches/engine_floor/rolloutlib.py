@@ -232,11 +232,16 @@ def report(runs_path, meta_path):
     def triple(t):
         return "–" if t is None else "%s / **%s** / %s" % (sec(t[0]), sec(t[1]), sec(t[2]))
 
+    def cell_of(r):
+        return (r["target"], int(r["size"]), int(r["batch"]), r["min_ready"])
+
+    def runs_of(cell, tool):
+        return [r for r in records if cell_of(r) == cell and r["tool"] == tool]
+
     cells = []
     for r in records:
-        key = (r["target"], int(r["size"]), int(r["batch"]), r["min_ready"])
-        if key not in cells:
-            cells.append(key)
+        if cell_of(r) not in cells:
+            cells.append(cell_of(r))
     out = ["# swarmctl rolling-update benchmark\n", open(meta_path).read().strip() + "\n"]
     out.append("## Wall time against the floor\n")
     out.append("One service `web` (the test app, healthcheck every 1 s, `stop_grace_period: 2s`) of N replicas, "
@@ -253,9 +258,10 @@ def report(runs_path, meta_path):
                "Seconds, min / **median** / max over the runs; ratio = median wall / median floor (target ≤ 1.10×).\n")
     out.append("| target | N | batch B | min_ready | tool | wall s | start(B) s | start→healthy p50 s | floor s | ratio | runs |")
     out.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
-    for target, size, batch, min_ready in cells:
+    for cell in cells:
+        target, size, batch, min_ready = cell
         for tool, label in ROWS:
-            mine = [r for r in records if (r["target"], int(r["size"]), int(r["batch"]), r["min_ready"]) == (target, size, batch, min_ready) and r["tool"] == tool]
+            mine = runs_of(cell, tool)
             if not mine:
                 continue
             good = [r for r in mine if r["ok"] == "1"]
@@ -277,9 +283,10 @@ def report(runs_path, meta_path):
                "and *stopped → next start*. *tail*: last new replica healthy → exit (the last old replica's stop, `--stable`).\n")
     out.append("| target | N | B | min_ready | tool | wall | head | Σ batch | Σ gaps | gap p50 | healthy → kill | stop | stopped → next start | tail |")
     out.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for target, size, batch, min_ready in cells:
+    for cell in cells:
+        target, size, batch, min_ready = cell
         for tool, _ in ROWS:
-            good = [r for r in records if (r["target"], int(r["size"]), int(r["batch"]), r["min_ready"]) == (target, size, batch, min_ready) and r["tool"] == tool and r["ok"] == "1"]
+            good = [r for r in runs_of(cell, tool) if r["ok"] == "1"]
             ph = [r["phases"] for r in good if "head_ms" in r["phases"]]
             if not ph:
                 continue
