@@ -177,7 +177,7 @@ fn load_into(
     let mut extends_out = Diagnostics::default();
     extends::resolve(&mut document, &dir, &mut read_other, &mut extends_out);
     out.extend(extends_out);
-    schema::check(&document, &schema::TOP, "", out);
+    schema::check_document(&document, &schema::TOP, out);
     set_name(&mut document, &name);
     let profiles: BTreeSet<String> = options.profiles.iter().cloned().collect();
     let input = ConvertInput {
