@@ -213,10 +213,12 @@ impl Node {
     }
 }
 
-/// A collection being built, one per nesting level.
+/// A collection being built, one per nesting level. Its items or entries so far are the tail of
+/// one stack shared by all levels, from `start`: a finished collection is then allocated once at
+/// its exact size, instead of growing by doubling (most of a stack's memory is these vectors).
 enum Frame {
-    Seq { node: Node, anchor: usize, items: Vec<Node> },
-    Map { node: Node, anchor: usize, entries: Vec<Entry>, key: Option<(String, Pos, bool)>, merges: Vec<Node>, index: KeyIndex },
+    Seq { node: Node, anchor: usize, start: usize },
+    Map { node: Node, anchor: usize, start: usize, key: Option<(String, Pos, bool)>, merges: Vec<Node>, index: KeyIndex },
 }
 
 /// Finds a mapping's earlier entry with the same key: a scan while the mapping is small, a hash
@@ -261,6 +263,7 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
     // An anchored node with its size (for the alias budget) and height (for the depth budget).
     let mut anchors: HashMap<usize, (Node, usize, usize)> = HashMap::new();
     let mut stack: Vec<Frame> = Vec::new();
+    let (mut open_items, mut open_entries): (Vec<Node>, Vec<Entry>) = (Vec::new(), Vec::new());
     let mut root: Option<Node> = None;
     let mut nodes = 0usize;
     let mut alias_nodes = 0usize;
@@ -311,7 +314,7 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
             }
             Event::SequenceStart(anchor, tag) => {
                 let node = Node { value: Value::Seq(Vec::new()), pos, tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)) };
-                stack.push(Frame::Seq { node, anchor, items: Vec::new() });
+                stack.push(Frame::Seq { node, anchor, start: open_items.len() });
                 if stack.len() > limits.max_depth {
                     return Err(too_deep(pos, limits));
                 }
@@ -319,21 +322,22 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
             }
             Event::MappingStart(anchor, tag) => {
                 let node = Node { value: Value::Map(Vec::new()), pos, tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)) };
-                stack.push(Frame::Map { node, anchor, entries: Vec::new(), key: None, merges: Vec::new(), index: KeyIndex::default() });
+                stack.push(Frame::Map { node, anchor, start: open_entries.len(), key: None, merges: Vec::new(), index: KeyIndex::default() });
                 if stack.len() > limits.max_depth {
                     return Err(too_deep(pos, limits));
                 }
                 None
             }
             Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq { mut node, anchor, items }) => {
-                    node.value = Value::Seq(items);
+                Some(Frame::Seq { mut node, anchor, start }) => {
+                    node.value = Value::Seq(open_items.drain(start..).collect());
                     Some((node, anchor))
                 }
                 _ => None,
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map { mut node, anchor, mut entries, merges, .. }) => {
+                Some(Frame::Map { mut node, anchor, start, merges, .. }) => {
+                    let mut entries: Vec<Entry> = open_entries.drain(start..).collect();
                     merge_keys(&mut entries, merges)?;
                     node.value = Value::Map(entries);
                     Some((node, anchor))
@@ -354,24 +358,24 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
         }
         match stack.last_mut() {
             None => root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, merges, index, .. }) => match key.take() {
+            Some(Frame::Seq { .. }) => open_items.push(node),
+            Some(Frame::Map { start, key, merges, index, .. }) => match key.take() {
                 None => {
-                    let Value::Scalar(scalar) = &node.value else {
+                    let Value::Scalar(scalar) = node.value else {
                         return Err(Diagnostic::error(node.pos, format!("a mapping key must be a string, not {}", node.kind_name())));
                     };
-                    *key = Some((scalar.text.clone(), node.pos, scalar.plain));
+                    *key = Some((scalar.text, node.pos, scalar.plain));
                 }
                 Some((name, key_pos, plain)) => {
                     if name == "<<" && plain {
                         merges.push(node);
-                    } else if let Some(first) = index.find(entries, &name) {
+                    } else if let Some(first) = index.find(&open_entries[*start..], &name) {
                         return Err(Diagnostic::error(key_pos, format!("duplicate key `{name}`"))
                             .with_label("defined again here")
                             .with_hint(format!("`{name}` is first defined at line {}; keep one of them", first.key_pos.line)));
                     } else {
-                        entries.push(Entry { key: name, key_pos, value: node });
-                        index.pushed(entries);
+                        open_entries.push(Entry { key: name, key_pos, value: node });
+                        index.pushed(&open_entries[*start..]);
                     }
                 }
             },
