@@ -153,18 +153,21 @@ async fn plan_on<T: Target>(target: &T, loaded: &swarmctl::spec::Loaded, engine_
 /// `plan --cluster FILE`: the swarm plan against the nodes of a cluster file, with no engine
 /// anywhere — everything is created, and placement says whether and where it fits.
 pub fn plan_for_cluster(stack: &StackArgs, path: &std::path::Path, engine_args: &EngineArgs, deploy: &DeployArgs) -> Result<Exit, Exit> {
-    let loaded = load(stack)?;
+    let swarmctl::spec::Loaded { stack, graph, document, sources, .. } = load(stack)?;
+    // Planning needs the model only: the document's memory is reused rather than new pages
+    // touched (on a VM, first-touched memory costs more than freeing the tree).
+    drop(document);
     let cluster = swarmctl::spec::cluster::load(path).map_err(|failure| {
         super::inspect::print_diagnostics(&failure.diagnostics, &failure.sources);
         Exit::InvalidInput
     })?;
     super::inspect::print_diagnostics(&cluster.warnings, &cluster.sources);
     let observed = swarmctl::model::swarm::ObservedSwarm { nodes: cluster.nodes, ..Default::default() };
-    let plan = swarmctl::plan::swarm::plan(&loaded.stack, &loaded.graph, &observed, &deploy_options(deploy).plan).map_err(|e| plan_error(&e, &loaded.sources))?;
+    let plan = swarmctl::plan::swarm::plan(&stack, &graph, &observed, &deploy_options(deploy).plan).map_err(|e| plan_error(&e, &sources))?;
     print_plan(&plan, "swarm", Some(path), engine_args.output);
     // The process ends here, and its exit frees these at once: freeing a thousand services'
-    // trees piece by piece would take longer than planning them.
-    std::mem::forget((loaded, plan));
+    // specs piece by piece would take longer than planning them.
+    std::mem::forget((stack, graph, sources, plan));
     Ok(Exit::Ok)
 }
 
@@ -177,10 +180,11 @@ fn print_plan<O: Op>(plan: &Plan<O>, target: &str, cluster: Option<&std::path::P
         },
     }
     if output == Output::Text {
-        // Rendered first, then written at once: stdout is line-buffered, and a large plan is
-        // thousands of lines, a system call each.
-        let text = plan.to_string();
-        out!("{text}");
+        // Through a buffer of our own: stdout is line-buffered, and a large plan is thousands of
+        // lines, a system call each.
+        use std::io::Write as _;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        let _ = write!(out, "{plan}").and_then(|()| out.flush());
     }
 }
 

@@ -156,13 +156,15 @@ impl<O: Op> fmt::Display for Plan<O> {
             writeln!(f, "no changes")?;
         }
         for step in &self.steps {
-            let after = if step.after.is_empty() {
-                String::new()
-            } else {
-                format!(" after {}", step.after.iter().map(|a| format!("#{a}")).collect::<Vec<_>>().join(","))
-            };
-            let also = step.op.note().map(|note| format!(" {note}")).unwrap_or_default();
-            writeln!(f, "#{:<3} {:<16} {}{also} ({}){after}", step.id, step.op.verb(), step.op.object(), step.cause)?;
+            write!(f, "#{:<3} {:<16} {}", step.id, step.op.verb(), step.op.object())?;
+            if let Some(note) = step.op.note() {
+                write!(f, " {note}")?;
+            }
+            write!(f, " ({})", step.cause)?;
+            for (i, after) in step.after.iter().enumerate() {
+                write!(f, "{}#{after}", if i == 0 { " after " } else { "," })?;
+            }
+            writeln!(f)?;
         }
         for volume in &self.orphaned_volumes {
             writeln!(f, "note: volume {volume} is no longer used; kept (remove with `swarmctl down --volumes`)")?;
