@@ -320,37 +320,37 @@ pub fn is_service_sub_key(path: &[&str]) -> bool {
 
 /// Checks a whole document against `shape` (normally [`TOP`]).
 pub fn check_document(document: &Node, shape: &Shape, out: &mut Diagnostics) {
-    check(document, shape, &Path::Root, out);
+    check(document, shape, &Place::Root, out);
 }
 
 /// Where a value sits, for messages (`services.web.ports[0]`). Checking visits every value of
 /// the stack and nearly all are fine, so the text is written only when a message needs it.
 #[derive(Clone, Copy)]
-enum Path<'a> {
+enum Place<'a> {
     Root,
-    Key(&'a Path<'a>, &'a str),
-    Index(&'a Path<'a>, usize),
+    Key(&'a Place<'a>, &'a str),
+    Index(&'a Place<'a>, usize),
 }
 
-impl std::fmt::Display for Path<'_> {
+impl std::fmt::Display for Place<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Path::Root => Ok(()),
-            Path::Key(Path::Root, key) => f.write_str(key),
-            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
-            Path::Index(parent, index) => write!(f, "{parent}[{index}]"),
+            Place::Root => Ok(()),
+            Place::Key(Place::Root, key) => f.write_str(key),
+            Place::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Place::Index(parent, index) => write!(f, "{parent}[{index}]"),
         }
     }
 }
 
-fn check(node: &Node, shape: &Shape, path: &Path<'_>, out: &mut Diagnostics) {
+fn check(node: &Node, shape: &Shape, path: &Place<'_>, out: &mut Diagnostics) {
     if let Some(problem) = mismatch(node, shape, path, out) {
         out.push(problem);
     }
 }
 
 /// Returns the diagnostic for a wrong type; unknown keys inside go straight to `out`.
-fn mismatch(node: &Node, shape: &Shape, path: &Path<'_>, out: &mut Diagnostics) -> Option<Diagnostic> {
+fn mismatch(node: &Node, shape: &Shape, path: &Place<'_>, out: &mut Diagnostics) -> Option<Diagnostic> {
     let typed = node.as_scalar().map(|s| s.typed());
     let wrong = |expected: &str| {
         Some(Diagnostic::error(node.pos, format!("`{path}` must be {expected}, not {}", node.kind_name())))
@@ -405,20 +405,20 @@ fn mismatch(node: &Node, shape: &Shape, path: &Path<'_>, out: &mut Diagnostics) 
         StrOrList => match &node.value {
             Value::Scalar(_) => mismatch(node, &Str, path, out),
             Value::Seq(items) => {
-                items.iter().enumerate().for_each(|(i, item)| check(item, &SCALAR, &Path::Index(path, i), out));
+                items.iter().enumerate().for_each(|(i, item)| check(item, &SCALAR, &Place::Index(path, i), out));
                 None
             }
             Value::Map(_) => wrong("a string or a list of strings"),
         },
         ListOrDict => match &node.value {
             Value::Seq(items) => {
-                items.iter().enumerate().for_each(|(i, item)| check(item, &Str, &Path::Index(path, i), out));
+                items.iter().enumerate().for_each(|(i, item)| check(item, &Str, &Place::Index(path, i), out));
                 None
             }
             Value::Map(entries) => {
                 for entry in entries {
                     if !entry.value.is_null() {
-                        check(&entry.value, &SCALAR, &Path::Key(path, &entry.key), out);
+                        check(&entry.value, &SCALAR, &Place::Key(path, &entry.key), out);
                     }
                 }
                 None
@@ -427,7 +427,7 @@ fn mismatch(node: &Node, shape: &Shape, path: &Path<'_>, out: &mut Diagnostics) 
         },
         List(item_shape) => match &node.value {
             Value::Seq(items) => {
-                items.iter().enumerate().for_each(|(i, item)| check(item, item_shape, &Path::Index(path, i), out));
+                items.iter().enumerate().for_each(|(i, item)| check(item, item_shape, &Place::Index(path, i), out));
                 None
             }
             _ => wrong("a list"),
@@ -436,7 +436,7 @@ fn mismatch(node: &Node, shape: &Shape, path: &Path<'_>, out: &mut Diagnostics) 
             Value::Map(entries) => {
                 for entry in entries {
                     if !entry.key.starts_with("x-") {
-                        check(&entry.value, value_shape, &Path::Key(path, &entry.key), out);
+                        check(&entry.value, value_shape, &Place::Key(path, &entry.key), out);
                     }
                 }
                 None
@@ -450,7 +450,7 @@ fn mismatch(node: &Node, shape: &Shape, path: &Path<'_>, out: &mut Diagnostics) 
                         continue;
                     }
                     match fields.iter().find(|(name, _)| *name == entry.key) {
-                        Some((_, field_shape)) => check(&entry.value, field_shape, &Path::Key(path, &entry.key), out),
+                        Some((_, field_shape)) => check(&entry.value, field_shape, &Place::Key(path, &entry.key), out),
                         None => out.push(unknown_key(&entry.key, entry.key_pos, path, fields)),
                     }
                 }
@@ -502,8 +502,8 @@ fn describe(shapes: &[Shape]) -> String {
     names.join(" or ")
 }
 
-fn unknown_key(key: &str, pos: super::source::Pos, path: &Path<'_>, fields: &[(&str, Shape)]) -> Diagnostic {
-    let place = if matches!(path, Path::Root) { "at the top level".to_string() } else { format!("in `{path}`") };
+fn unknown_key(key: &str, pos: super::source::Pos, path: &Place<'_>, fields: &[(&str, Shape)]) -> Diagnostic {
+    let place = if matches!(path, Place::Root) { "at the top level".to_string() } else { format!("in `{path}`") };
     let diagnostic = Diagnostic::error(pos, format!("unknown key `{key}` {place}")).with_label("not a Compose Specification key");
     match did_you_mean(key, fields.iter().map(|(name, _)| *name)) {
         Some(suggestion) => diagnostic.with_hint(format!("did you mean `{suggestion}`?")),
