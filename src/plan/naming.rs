@@ -2,6 +2,7 @@
 //! that makes a re-deploy of the same input change nothing.
 
 use crate::model::stack::{Kind, Service, Stack};
+use serde::ser::{Impossible, Serialize, SerializeStruct, Serializer};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -55,33 +56,120 @@ pub fn service_networks(service: &Service) -> Vec<(String, Vec<String>)> {
 /// Hashes of what a replica is made from, field by field. Replicas and dependencies are not in
 /// it: scaling must not replace replicas, and ordering is not part of a container.
 pub fn field_hashes(stack: &Stack, service: &Service) -> BTreeMap<String, String> {
-    let mut json = serde_json::to_value(service).unwrap_or_default();
-    if let serde_json::Value::Object(fields) = &mut json {
-        for volatile in ["replicas", "depends_on", "layer", "profiles", "rollout", "placement", "swarm"] {
-            fields.remove(volatile);
-        }
-        // `pull_policy` is not acted on (images are never pulled): changing it changes nothing.
-        // Hashed as unset, so a container made before this rule keeps its hash.
-        if let Some(policy) = fields.get_mut("pull_policy") {
-            *policy = serde_json::Value::Null;
-        }
-        // Whether a missing bind source is created changes how the container is made, not it.
-        if let Some(serde_json::Value::Array(volumes)) = fields.get_mut("volumes") {
-            for volume in volumes.iter_mut().filter_map(serde_json::Value::as_object_mut) {
-                volume.remove("create_host_path");
+    let mut fields = BTreeMap::new();
+    // Serializing the model cannot fail; a failure would only leave fields out.
+    let _ = service.serialize(FieldHasher { fields: &mut fields });
+    // Mounted configs and secrets change the container when their content changes.
+    let contents: BTreeMap<String, &str> = service
+        .configs
+        .iter()
+        .filter_map(|c| stack.configs.get(&c.source).map(|o| (format!("config:{}", c.source), o.hash.as_str())))
+        .chain(service.secrets.iter().filter_map(|s| stack.secrets.get(&s.source).map(|o| (format!("secret:{}", s.source), o.hash.as_str()))))
+        .collect();
+    fields.insert("contents".into(), json_hash(&contents));
+    fields
+}
+
+/// Serializes a struct into the [`json_hash`] of each of its fields, straight from the model:
+/// the same bytes as hashing each field of its `serde_json::Value`, without building that tree
+/// (for a thousand services, building it was most of the hashing).
+struct FieldHasher<'a> {
+    fields: &'a mut BTreeMap<String, String>,
+}
+
+impl SerializeStruct for FieldHasher<'_> {
+    type Ok = ();
+    type Error = serde_json::Error;
+
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), Self::Error> {
+        let hash = match key {
+            // What is not part of a replica.
+            "replicas" | "depends_on" | "layer" | "profiles" | "rollout" | "placement" | "swarm" => return Ok(()),
+            // `pull_policy` is not acted on (images are never pulled): changing it changes
+            // nothing. Hashed as unset, so a container made before this rule keeps its hash.
+            "pull_policy" => json_hash(&()),
+            // Whether a missing bind source is created changes how the container is made, not it.
+            "volumes" => {
+                let mut volumes = serde_json::to_value(value)?;
+                if let serde_json::Value::Array(volumes) = &mut volumes {
+                    for volume in volumes.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+                        volume.remove("create_host_path");
+                    }
+                }
+                json_hash(&volumes)
             }
-        }
-        // Mounted configs and secrets change the container when their content changes.
-        let contents: BTreeMap<String, String> = service
-            .configs
-            .iter()
-            .filter_map(|c| stack.configs.get(&c.source).map(|o| (format!("config:{}", c.source), o.hash.clone())))
-            .chain(service.secrets.iter().filter_map(|s| stack.secrets.get(&s.source).map(|o| (format!("secret:{}", s.source), o.hash.clone()))))
-            .collect();
-        fields.insert("contents".into(), serde_json::to_value(contents).unwrap_or_default());
-        fields.iter().map(|(key, value)| (key.clone(), json_hash(value))).collect()
-    } else {
-        BTreeMap::new()
+            _ => json_hash(value),
+        };
+        self.fields.insert(key.to_string(), hash);
+        Ok(())
+    }
+
+    fn end(self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// Everything but a struct is refused: [`FieldHasher`] reads a struct's fields.
+macro_rules! not_a_struct {
+    ($($method:ident($($argument:ty),*) -> $ok:ty;)*) => {
+        $(fn $method(self, $(_: $argument),*) -> Result<$ok, Self::Error> {
+            Err(serde::ser::Error::custom("field hashes are made of a struct"))
+        })*
+    };
+}
+
+impl<'a> Serializer for FieldHasher<'a> {
+    type Ok = ();
+    type Error = serde_json::Error;
+    type SerializeSeq = Impossible<(), Self::Error>;
+    type SerializeTuple = Impossible<(), Self::Error>;
+    type SerializeTupleStruct = Impossible<(), Self::Error>;
+    type SerializeTupleVariant = Impossible<(), Self::Error>;
+    type SerializeMap = Impossible<(), Self::Error>;
+    type SerializeStruct = Self;
+    type SerializeStructVariant = Impossible<(), Self::Error>;
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, Self::Error> {
+        Ok(self)
+    }
+
+    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), Self::Error> {
+        Err(serde::ser::Error::custom("field hashes are made of a struct"))
+    }
+
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, _: &T) -> Result<(), Self::Error> {
+        Err(serde::ser::Error::custom("field hashes are made of a struct"))
+    }
+
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(self, _: &'static str, _: u32, _: &'static str, _: &T) -> Result<(), Self::Error> {
+        Err(serde::ser::Error::custom("field hashes are made of a struct"))
+    }
+
+    not_a_struct! {
+        serialize_bool(bool) -> ();
+        serialize_i8(i8) -> ();
+        serialize_i16(i16) -> ();
+        serialize_i32(i32) -> ();
+        serialize_i64(i64) -> ();
+        serialize_u8(u8) -> ();
+        serialize_u16(u16) -> ();
+        serialize_u32(u32) -> ();
+        serialize_u64(u64) -> ();
+        serialize_f32(f32) -> ();
+        serialize_f64(f64) -> ();
+        serialize_char(char) -> ();
+        serialize_str(&str) -> ();
+        serialize_bytes(&[u8]) -> ();
+        serialize_none() -> ();
+        serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_unit_variant(&'static str, u32, &'static str) -> ();
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
     }
 }
 
@@ -108,7 +196,7 @@ pub fn short_hash(bytes: &[u8]) -> String {
 
 /// [`short_hash`] of `value`'s compact JSON, serialized straight into the hasher (the same bytes
 /// `value.to_string()` would make, without building them: a large plan hashes thousands of fields).
-pub fn json_hash(value: &impl serde::Serialize) -> String {
+pub fn json_hash<T: Serialize + ?Sized>(value: &T) -> String {
     let mut hasher = Sha256::new();
     // Writing into a hasher cannot fail, and serializing our model cannot either.
     let _ = serde_json::to_writer(&mut hasher, value);
@@ -141,6 +229,53 @@ mod tests {
         assert_eq!(json_hash(&awkward), short_hash(awkward.to_string().as_bytes()));
         // Pinned: the first 12 hex digits of SHA-256 over the compact JSON, as stored in labels.
         assert_eq!(json_hash(&serde_json::json!({"image": "app:1", "ports": [8080]})), "9a1cdf7ccbf1");
+    }
+
+    /// The hashes as they were first made: each field of the service's `serde_json` tree. Kept
+    /// as the oracle, since deployed containers and services carry these hashes.
+    fn field_hashes_of_the_json_tree(stack: &Stack, service: &Service) -> BTreeMap<String, String> {
+        let serde_json::Value::Object(mut fields) = serde_json::to_value(service).unwrap() else { unreachable!() };
+        for volatile in ["replicas", "depends_on", "layer", "profiles", "rollout", "placement", "swarm"] {
+            fields.remove(volatile);
+        }
+        if let Some(policy) = fields.get_mut("pull_policy") {
+            *policy = serde_json::Value::Null;
+        }
+        if let Some(serde_json::Value::Array(volumes)) = fields.get_mut("volumes") {
+            for volume in volumes.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+                volume.remove("create_host_path");
+            }
+        }
+        let contents: BTreeMap<String, String> = service
+            .configs
+            .iter()
+            .filter_map(|c| stack.configs.get(&c.source).map(|o| (format!("config:{}", c.source), o.hash.clone())))
+            .chain(service.secrets.iter().filter_map(|s| stack.secrets.get(&s.source).map(|o| (format!("secret:{}", s.source), o.hash.clone()))))
+            .collect();
+        fields.insert("contents".into(), serde_json::to_value(contents).unwrap());
+        fields.iter().map(|(key, value)| (key.clone(), short_hash(value.to_string().as_bytes()))).collect()
+    }
+
+    #[test]
+    fn field_hashes_are_those_of_each_field_of_the_json_tree() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut stacks: Vec<std::path::PathBuf> = ["stacks", "tests/fixtures/real-world"]
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(root.join(dir)).unwrap())
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.is_dir())
+            .collect();
+        stacks.sort();
+        let mut services = 0;
+        for path in stacks {
+            let options = crate::spec::LoadOptions { path: path.clone(), ..Default::default() };
+            let Ok(loaded) = crate::spec::load(&options, &|_: &str| Some("1".to_string())) else { continue };
+            for service in loaded.stack.services.values() {
+                assert_eq!(field_hashes(&loaded.stack, service), field_hashes_of_the_json_tree(&loaded.stack, service), "{}: {}", path.display(), service.name);
+                services += 1;
+            }
+        }
+        assert!(services > 50, "only {services} services compared");
     }
 
     #[test]
