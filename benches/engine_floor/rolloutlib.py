@@ -149,7 +149,7 @@ def median(values):
 
 def analyze(events_path, old_path, t0, t1, n, batch, min_ready_ms, start_ms=None):
     old = {line.strip()[:12] for line in open(old_path) if line.strip()}
-    start, healthy, kill, die = {}, {}, {}, {}
+    start, healthy, kill, die, stopped = {}, {}, {}, {}, {}
     events, decoder = [], json.JSONDecoder()
     for line in open(events_path):  # the engines' streams share the file: a line may hold two objects
         line, at = line.strip(), 0
@@ -163,6 +163,8 @@ def analyze(events_path, old_path, t0, t1, n, batch, min_ready_ms, start_ms=None
                 kill.setdefault(cid, at)
             elif action == "die":
                 die.setdefault(cid, at)
+            elif action == "stop":  # the engine's stop call returned: cleaned up, no longer running
+                stopped.setdefault(cid, at)
         elif action == "start":
             start.setdefault(cid, at)
         elif action == "health_status: healthy" and cid in start:
@@ -182,27 +184,29 @@ def analyze(events_path, old_path, t0, t1, n, batch, min_ready_ms, start_ms=None
     if not new or out["new_healthy"] < n:
         return out
     groups = [new[i:i + batch] for i in range(0, len(new), batch)][:batches]
-    stops = sorted((kill.get(c, die[c]), die[c]) for c in die)
+    stops = sorted((kill.get(c, die[c]), die[c], c) for c in die)
     out["head_ms"] = new[0][0]  # launch -> first new replica started (start-up, observe, plan, creates)
     out["batch_start_to_healthy_sum_ms"] = sum(max(h for _, h, _ in g) - g[0][0] for g in groups)
-    gaps, react, stop_dur, after_stop = [], [], [], []
+    gaps, react, stop_dur, after_stop, cleanup = [], [], [], [], []
     for i, g in enumerate(groups):
         healthy_at = max(h for _, h, _ in g)
         mine = stops[i * batch:(i + 1) * batch]  # the old replicas this batch replaced
         if mine:
             react.append(mine[0][0] - healthy_at)
-            stop_dur.extend(d - k for k, d in mine)
+            stop_dur.extend(d - k for k, d, _ in mine)
+            cleanup.extend(stopped[c] - d for _, d, c in mine if c in stopped)
         if i + 1 < len(groups):
             gaps.append(groups[i + 1][0][0] - healthy_at)
             if mine:
-                after_stop.append(groups[i + 1][0][0] - max(d for _, d in mine))
+                after_stop.append(groups[i + 1][0][0] - max(d for _, d, _ in mine))
     out["gap_sum_ms"] = sum(gaps)  # last healthy of a batch -> first start of the next
     out["gap_p50_ms"] = median(gaps)
     out["healthy_to_kill_p50_ms"] = median(react)
     out["stop_p50_ms"] = median(stop_dur)
     out["stopped_to_next_start_p50_ms"] = median(after_stop)
+    out["cleanup_p50_ms"] = median(cleanup)
     out["last_healthy_ms"] = max(h for _, h, _ in new)
-    out["last_old_stopped_ms"] = max((d for _, d in stops), default=None)
+    out["last_old_stopped_ms"] = max((d for _, d, _ in stops), default=None)
     out["tail_ms"] = wall - out["last_healthy_ms"]  # includes the last old stop and --stable
     return out
 
@@ -280,9 +284,11 @@ def report(runs_path, meta_path):
                "*Σ batch*: per batch, first start → last healthy, summed (what the floor counts, plus spread within a batch). "
                "*Σ gaps*: last healthy of a batch → first start of the next, summed (the reaction: old replica told to stop, "
                "its stop, the next start call); per gap: *healthy → kill* of the old replica, its *stop* (kill → die), "
-               "and *stopped → next start*. *tail*: last new replica healthy → exit (the last old replica's stop, `--stable`).\n")
-    out.append("| target | N | B | min_ready | tool | wall | head | Σ batch | Σ gaps | gap p50 | healthy → kill | stop | stopped → next start | tail |")
-    out.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+               "and *stopped → next start* (from the old replica's `die`); of that, *engine clean-up*: `die` → the engine's "
+               "`stop` event, the old replica's network and mounts released, during which the engine still lists it as running "
+               "(– where not recorded). *tail*: last new replica healthy → exit (the last old replica's stop, `--stable`).\n")
+    out.append("| target | N | B | min_ready | tool | wall | head | Σ batch | Σ gaps | gap p50 | healthy → kill | stop | stopped → next start | engine clean-up | tail |")
+    out.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for cell in cells:
         target, size, batch, min_ready = cell
         for tool, _ in ROWS:
@@ -291,10 +297,10 @@ def report(runs_path, meta_path):
             if not ph:
                 continue
             m = lambda k: sec(median([p.get(k) for p in ph]))
-            out.append("| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            out.append("| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 target, size, batch, min_ready, tool, sec(median([r["wall_ms"] for r in good])), m("head_ms"),
                 m("batch_start_to_healthy_sum_ms"), m("gap_sum_ms"), m("gap_p50_ms"), m("healthy_to_kill_p50_ms"),
-                m("stop_p50_ms"), m("stopped_to_next_start_p50_ms"), m("tail_ms")))
+                m("stop_p50_ms"), m("stopped_to_next_start_p50_ms"), m("cleanup_p50_ms"), m("tail_ms")))
     completed = [r for r in records if r["tool"] == "docker-update" and r["ok"] == "1" and r.get("completed_ms") not in (None, "", "-", "0")]
     if completed:
         out.append("")
