@@ -110,15 +110,19 @@ impl SerializeStruct for FieldHasher<'_> {
 }
 
 /// Everything but a struct is refused: [`FieldHasher`] reads a struct's fields.
+fn not_a_struct() -> serde_json::Error {
+    serde::ser::Error::custom("field hashes are made of a struct")
+}
+
 macro_rules! not_a_struct {
     ($($method:ident($($argument:ty),*) -> $ok:ty;)*) => {
         $(fn $method(self, $(_: $argument),*) -> Result<$ok, Self::Error> {
-            Err(serde::ser::Error::custom("field hashes are made of a struct"))
+            Err(not_a_struct())
         })*
     };
 }
 
-impl<'a> Serializer for FieldHasher<'a> {
+impl Serializer for FieldHasher<'_> {
     type Ok = ();
     type Error = serde_json::Error;
     type SerializeSeq = Impossible<(), Self::Error>;
@@ -134,15 +138,15 @@ impl<'a> Serializer for FieldHasher<'a> {
     }
 
     fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), Self::Error> {
-        Err(serde::ser::Error::custom("field hashes are made of a struct"))
+        Err(not_a_struct())
     }
 
     fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, _: &T) -> Result<(), Self::Error> {
-        Err(serde::ser::Error::custom("field hashes are made of a struct"))
+        Err(not_a_struct())
     }
 
     fn serialize_newtype_variant<T: ?Sized + Serialize>(self, _: &'static str, _: u32, _: &'static str, _: &T) -> Result<(), Self::Error> {
-        Err(serde::ser::Error::custom("field hashes are made of a struct"))
+        Err(not_a_struct())
     }
 
     not_a_struct! {
