@@ -1,15 +1,18 @@
 //! YAML as a tree of positioned nodes — the only module that parses YAML text.
 //!
 //! serde_yaml reports positions only for syntax errors, and semantic errors ("unknown service on
-//! line 7") need every value's position. saphyr-parser emits span-carrying events (and handles
-//! anchors and tags, which real compose files use everywhere: `x-common: &c`), so we build our own
-//! tree from its events. That also puts the safety budgets here, where they belong: alias
-//! expansion (billion laughs), nesting depth and input size are all bounded, and `<<` merge keys
-//! and duplicate keys are handled with exact positions.
+//! line 7") need every value's position. libyaml-safer (libyaml in safe Rust) emits events with
+//! their positions, anchors and tags, which real compose files use everywhere (`x-common: &c`),
+//! so we build our own tree from its events. libyaml is the parser that docker-compose's YAML
+//! libraries (PyYAML, go-yaml) descend from: the same syntax is accepted and refused with the
+//! same words ("while parsing a flow sequence, did not find expected ',' or ']'"), and it reads
+//! a large stack in two thirds of saphyr-parser's time. That also puts the safety budgets here,
+//! where they belong: alias expansion (billion laughs), nesting depth and input size are all
+//! bounded, and `<<` merge keys and duplicate keys are handled with exact positions.
 
 use super::source::{FileId, LineMap, Pos};
 use crate::diagnostics::Diagnostic;
-use saphyr_parser::{Event, Parser, ScalarStyle};
+use libyaml_safer::{EventData, Parser, ScalarStyle};
 use std::collections::HashMap;
 
 /// Bounds that keep hostile input cheap to refuse.
@@ -217,8 +220,8 @@ impl Node {
 /// one stack shared by all levels, from `start`: a finished collection is then allocated once at
 /// its exact size, instead of growing by doubling (most of a stack's memory is these vectors).
 enum Frame {
-    Seq { node: Node, anchor: usize, start: usize },
-    Map { node: Node, anchor: usize, start: usize, key: Option<(String, Pos, bool)>, merges: Vec<Node>, index: KeyIndex },
+    Seq { node: Node, anchor: Option<String>, start: usize },
+    Map { node: Node, anchor: Option<String>, start: usize, key: Option<(String, Pos, bool)>, merges: Vec<Node>, index: KeyIndex },
 }
 
 /// Finds a mapping's earlier entry with the same key: a scan while the mapping is small, a hash
@@ -261,25 +264,28 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
             .with_hint("split the stack into several files, or remove generated content"));
     }
     // An anchored node with its size (for the alias budget) and height (for the depth budget).
-    let mut anchors: HashMap<usize, (Node, usize, usize)> = HashMap::new();
+    let mut anchors: HashMap<String, (Node, usize, usize)> = HashMap::new();
     let mut stack: Vec<Frame> = Vec::new();
     let (mut open_items, mut open_entries): (Vec<Node>, Vec<Entry>) = (Vec::new(), Vec::new());
     let mut root: Option<Node> = None;
     let mut nodes = 0usize;
     let mut alias_nodes = 0usize;
     let mut documents = 0;
-    for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|e| {
-            let pos = at(e.marker().line(), e.marker().col());
-            // The parser's own guard against deep flow nesting fires before ours can.
-            if e.info().contains("recursion limit") {
-                return too_deep(pos, limits);
-            }
-            Diagnostic::error(pos, format!("invalid YAML: {}", e.info()))
+    let mut input = text.as_bytes();
+    let mut parser = Parser::new();
+    parser.set_input_string(&mut input);
+    loop {
+        let event = parser.parse().map_err(|e| {
+            let mark = e.problem_mark().unwrap_or_default();
+            let problem = match e.context() {
+                Some(context) => format!("{context}, {}", e.problem()),
+                None => e.problem().to_string(),
+            };
+            Diagnostic::error(at(mark.line as usize + 1, mark.column as usize), format!("invalid YAML: {problem}"))
         })?;
-        let pos = at(span.start.line(), span.start.col());
-        let complete = match event {
-            Event::DocumentStart(_) => {
+        let pos = at(event.start_mark.line as usize + 1, event.start_mark.column as usize);
+        let complete = match event.data {
+            EventData::DocumentStart { .. } => {
                 documents += 1;
                 if documents > 1 {
                     return Err(Diagnostic::error(pos, "a stack file holds one YAML document; found a second `---`")
@@ -287,15 +293,14 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
                 }
                 None
             }
-            Event::Scalar(text, style, anchor, tag) => {
-                let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix));
+            EventData::Scalar { anchor, tag, value, style, .. } => {
                 // Only an explicit string tag makes a plain scalar a string; `!reset` does not.
                 let plain = style == ScalarStyle::Plain && !tag.as_deref().is_some_and(|t| t.ends_with("str"));
-                let node = Node { value: Value::Scalar(Scalar { text: text.into_owned(), plain }), pos, tag };
+                let node = Node { value: Value::Scalar(Scalar { text: value, plain }), pos, tag };
                 Some((node, anchor))
             }
-            Event::Alias(id) => {
-                let Some((node, size, height)) = anchors.get(&id) else {
+            EventData::Alias { anchor } => {
+                let Some((node, size, height)) = anchors.get(&anchor) else {
                     return Err(Diagnostic::error(pos, "alias refers to an unknown anchor"));
                 };
                 // An alias pastes a whole subtree: nested aliases could otherwise build a tree far
@@ -310,32 +315,32 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
                 nodes += size;
                 let mut node = node.clone();
                 node.pos = pos;
-                Some((node, 0))
+                Some((node, None))
             }
-            Event::SequenceStart(anchor, tag) => {
-                let node = Node { value: Value::Seq(Vec::new()), pos, tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)) };
+            EventData::SequenceStart { anchor, tag, .. } => {
+                let node = Node { value: Value::Seq(Vec::new()), pos, tag };
                 stack.push(Frame::Seq { node, anchor, start: open_items.len() });
                 if stack.len() > limits.max_depth {
                     return Err(too_deep(pos, limits));
                 }
                 None
             }
-            Event::MappingStart(anchor, tag) => {
-                let node = Node { value: Value::Map(Vec::new()), pos, tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)) };
+            EventData::MappingStart { anchor, tag, .. } => {
+                let node = Node { value: Value::Map(Vec::new()), pos, tag };
                 stack.push(Frame::Map { node, anchor, start: open_entries.len(), key: None, merges: Vec::new(), index: KeyIndex::default() });
                 if stack.len() > limits.max_depth {
                     return Err(too_deep(pos, limits));
                 }
                 None
             }
-            Event::SequenceEnd => match stack.pop() {
+            EventData::SequenceEnd => match stack.pop() {
                 Some(Frame::Seq { mut node, anchor, start }) => {
                     node.value = Value::Seq(open_items.drain(start..).collect());
                     Some((node, anchor))
                 }
                 _ => None,
             },
-            Event::MappingEnd => match stack.pop() {
+            EventData::MappingEnd => match stack.pop() {
                 Some(Frame::Map { mut node, anchor, start, merges, .. }) => {
                     let mut entries: Vec<Entry> = open_entries.drain(start..).collect();
                     merge_keys(&mut entries, merges)?;
@@ -344,7 +349,8 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
                 }
                 _ => None,
             },
-            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
+            EventData::StreamEnd => break,
+            EventData::StreamStart { .. } | EventData::DocumentEnd { .. } => None,
         };
         let Some((node, anchor)) = complete else { continue };
         nodes += 1;
@@ -352,7 +358,7 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
             return Err(Diagnostic::error(pos, format!("the file holds more than {} values", limits.max_nodes))
                 .with_hint("split the stack into several files, or remove generated content"));
         }
-        if anchor != 0 {
+        if let Some(anchor) = anchor {
             let (size, height) = (node.size(), node.height());
             anchors.insert(anchor, (node.clone(), size, height));
         }
