@@ -21,10 +21,12 @@
 # updated by `docker service update -d --env-add VERSION=…`, timed until the manager shows N new
 # tasks running and no old one. During every timed update `docker events` of each engine record
 # the containers' start, health_status, kill and die; benches/engine_floor/rolloutlib.py turns
-# them into the floor and the phases. On one host, start(B) (the engine's time to start B
-# containers at once) is measured per cell before its timed updates: B containers like a replica
-# created and started together through the API, 5 times, median (rolloutlib.py start-time); on
-# the swarm it is not measured and left out of the floor. Results: benches/results/rollout.md and rollout-runs.tsv.
+# them into the floor and the phases. start(B), the engine's time to start B replicas at once, is
+# measured per cell before its timed updates, 5 times, median: on one host B containers like a
+# replica created and started together through the API (rolloutlib.py start-time); on the swarm
+# a probe service like the stack's, without its healthcheck, scaled from 0 to B, until its
+# agents report B tasks running (rolloutlib.py swarm-start-time). Results:
+# benches/results/rollout.md and rollout-runs.tsv.
 # Everything is removed at exit (Ctrl-C included); the cluster goes as soon as its part is done.
 set -euo pipefail
 
@@ -193,14 +195,15 @@ cell() { # N B MIN_READY
   log "$TARGET N=$n B=$b min_ready=$mr: version 1 (untimed)"
   "$SWARMCTL" deploy "$dir" --name "$name" --target "$TARGET" --stable 0s >"$WORK/logs/$name-v1.log" 2>&1 ||
     { tail -n 20 "$WORK/logs/$name-v1.log" >&2; die "deploy of version 1 failed"; }
-  START_MS=-
+  local st
   if [[ $TARGET == host ]]; then
-    local st
     st=$(python3 "$LIB" start-time /var/run/docker.sock "$name" "$b" 5 "$ID") || die "start-time of $name failed"
-    START_MS=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["start_ms"])' "$st")
-    log "$TARGET N=$n B=$b: start($b) $st"
-    echo "$st" >"$WORK/logs/$name-start-time.json"
+  else
+    st=$(python3 "$LIB" swarm-start-time "$MANAGER" "$name" "$b" 5 "$ID") || die "swarm-start-time of $name failed"
   fi
+  START_MS=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["start_ms"])' "$st")
+  log "$TARGET N=$n B=$b: start($b) $st"
+  echo "$st" >"$WORK/logs/$name-start-time.json"
   for ((run = 1; run <= RUNS; run++)); do
     order=(swarmctl swarmctl-stable0)
     ((run % 2)) || order=(swarmctl-stable0 swarmctl)

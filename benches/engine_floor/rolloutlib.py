@@ -21,8 +21,16 @@
         (B threads, one connection each, POST /containers/{id}/start), timed from the first call
         to the last call's return; REPEATS times, the containers removed after each; prints the
         median and every repeat, ms, as JSON
+  rolloutlib.py swarm-start-time DOCKER_HOST STACK B REPEATS BENCH_ID
+        the same term on a swarm, where a replica starts through the manager (orchestrator,
+        scheduler, dispatcher) and an agent: a probe service made like STACK's `web` (its image,
+        env, network, endpoint mode) but without a healthcheck, so that its tasks run as soon as
+        their containers start, is scaled from 0 to B; timed from the update call to the last
+        task's `running` timestamp (set by its node's agent, not seen by a poll); REPEATS times,
+        scaled back to 0 between; prints JSON like start-time
   rolloutlib.py report RUNS.tsv META.txt -> the markdown results
 """
+import calendar
 import json
 import math
 import statistics
@@ -142,6 +150,62 @@ def start_time(sock, stack, b, repeats, bench_id):
     print(json.dumps({"start_ms": median(times), "repeats_ms": [round(t) for t in times]}))
 
 
+def swarm_start_time(docker_host, stack, b, repeats, bench_id):
+    conn = UnixHTTPConnection(docker_host[len("unix://"):], timeout=60)
+
+    def call(method, path, body=None):
+        conn.request(method, "/v1.41" + path, body=json.dumps(body) if body is not None else None,
+                     headers={"Content-Type": "application/json"} if body is not None else {})
+        r = conn.getresponse()
+        data = r.read()
+        if r.status >= 300:
+            raise RuntimeError("%s %s: %s %s" % (method, path, r.status, data[:200]))
+        return json.loads(data) if data else None
+
+    spec = call("GET", "/services/%s_web" % stack)["Spec"]
+    container = spec["TaskTemplate"]["ContainerSpec"]
+    container["Healthcheck"] = {"Test": ["NONE"]}
+    container["Labels"] = {"org.swarmctl.bench": bench_id}
+    spec.update(Name="%s_startprobe" % stack, Labels={"org.swarmctl.bench": bench_id}, Mode={"Replicated": {"Replicas": 0}})
+    sid = call("POST", "/services/create", spec)["ID"]
+    tasks_path = "/tasks?filters=%s" % urllib.parse.quote(json.dumps({"service": [sid], "desired-state": ["running"]}))
+
+    def scale(replicas):
+        current = call("GET", "/services/%s" % sid)
+        current["Spec"]["Mode"] = {"Replicated": {"Replicas": replicas}}
+        sent = time.time_ns()
+        call("POST", "/services/%s/update?version=%d" % (sid, current["Version"]["Index"]), current["Spec"])
+        return sent
+
+    def running():
+        return [t for t in call("GET", tasks_path) if t["Status"]["State"] == "running"]
+
+    times = []
+    try:
+        for _ in range(repeats):
+            sent = scale(b)
+            deadline = time.monotonic() + 60
+            while len(up := running()) < b:
+                if time.monotonic() > deadline:
+                    sys.exit("swarm-start-time: %d of %d probe tasks running after 60 s" % (len(up), b))
+                time.sleep(0.02)
+            times.append((max(epoch_ns(t["Status"]["Timestamp"]) for t in up) - sent) / 1e6)
+            scale(0)
+            while running():
+                time.sleep(0.05)
+            time.sleep(0.5)
+    finally:
+        call("DELETE", "/services/%s" % sid)
+    print(json.dumps({"start_ms": median(times), "repeats_ms": [round(t) for t in times]}))
+
+
+def epoch_ns(timestamp):
+    """RFC 3339 with nanoseconds (the engine's), to ns since the epoch."""
+    whole, _, rest = timestamp.rstrip("Z").partition(".")
+    seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+    return seconds * 10**9 + int((rest + "000000000")[:9])
+
+
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -178,7 +242,7 @@ def analyze(events_path, old_path, t0, t1, n, batch, min_ready_ms, start_ms=None
     out["start_to_healthy_max_ms"] = max(sh) if sh else None
     batches = math.ceil(n / batch)
     out["batches"] = batches
-    out["start_ms"] = start_ms  # start(B), measured apart (start-time); None: not measured (swarm)
+    out["start_ms"] = start_ms  # start(B), measured apart (start-time, swarm-start-time)
     if out["start_to_healthy_p50_ms"] is not None:
         out["floor_ms"] = batches * ((start_ms or 0) + out["start_to_healthy_p50_ms"] + min_ready_ms)
     if not new or out["new_healthy"] < n:
@@ -252,13 +316,13 @@ def report(runs_path, meta_path):
                "updated (an env var changed) with `max_surge: B, max_unavailable: 0`. Wall: launch → exit "
                "(docker: launch of `docker service update -d` → the first poll that saw N new tasks running and no old one). "
                "**Floor** = ceil(N / B) × (start(B) + start → first healthy check + min_ready). *start(B)*: the time the engine "
-               "takes to start B containers at once (B containers created like a replica, same image, env, healthcheck, "
-               "network; started together through the API, first start call → last call's return; median of 5, measured "
-               "on the same engine in the same benchmark run just before the cell's timed updates). *start → healthy*: the "
+               "takes to start B replicas at once, median of 5, measured on the same engine in the same benchmark run just "
+               "before the cell's timed updates. On one host: B containers created like a replica (same image, env, "
+               "healthcheck, network), started together through the API, first start call → last call's return. On the "
+               "swarm, where a replica starts through the manager (orchestrator, scheduler, dispatcher) and an agent: a "
+               "probe service like the stack's (same image, env, network) but without a healthcheck, scaled from 0 to B, "
+               "update call → the last task's `running` timestamp (its agent's). *start → healthy*: the "
                "median over the new replicas of that very run (container `start` event → `health_status: healthy` event). "
-               "On the swarm, start(B) is not measured (a task's start goes through the manager, the orchestrator and an "
-               "agent, not one API call), so its floor leaves it out (–) and is lower than a fair one; swarm is judged "
-               "against the `docker service update` row. "
                "Seconds, min / **median** / max over the runs; ratio = median wall / median floor (target ≤ 1.10×).\n")
     out.append("| target | N | batch B | min_ready | tool | wall s | start(B) s | start→healthy p50 s | floor s | ratio | runs |")
     out.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
@@ -323,6 +387,8 @@ def main():
         print(json.dumps(analyze(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), float(sys.argv[8]), start_ms)))
     elif cmd == "start-time":
         start_time(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
+    elif cmd == "swarm-start-time":
+        swarm_start_time(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
     elif cmd == "report":
         report(sys.argv[2], sys.argv[3])
     else:
