@@ -8,8 +8,9 @@
 use proptest::prelude::*;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use swarmctl::apply::{apply, ApplyOptions, Silent, StepOutcome};
-use swarmctl::engine::fake::FakeHealth;
+use swarmctl::engine::fake::{FakeHealth, Scripted};
 use swarmctl::engine::{FakeEngine, HostEngine};
 use swarmctl::model::host::{ContainerState, HealthState, ObservedContainer};
 use swarmctl::model::labels::LABEL_SERVICE;
@@ -57,13 +58,19 @@ fn counts(state: &[ObservedContainer]) -> (u32, u32) {
 }
 
 /// Deploys version 1, then rolls out version 2 while recording; returns the bounds and every
-/// recorded state of the rollout.
-async fn roll(replicas: u32, surge: &str, unavailable: &str, healthcheck: bool) -> (Bounds, Vec<Vec<ObservedContainer>>, Plan, FakeEngine, Loaded) {
+/// recorded state of the rollout. `timing[n]`: how many ms replica number n + 1 takes to get
+/// ready and to stop, so that the replicas of one batch finish in any order.
+async fn roll(replicas: u32, surge: &str, unavailable: &str, healthcheck: bool, timing: &[(u64, u64)]) -> (Bounds, Vec<Vec<ObservedContainer>>, Plan, FakeEngine, Loaded) {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine();
     let v1 = stack(dir.path(), &web(replicas, surge, unavailable, healthcheck, 1));
     let report = apply(&plan_for(&engine, &v1).await, Arc::new(engine.clone()), &Silent, &ApplyOptions::default()).await;
     assert!(report.converged());
+    for (n, &(ready, stop)) in timing.iter().enumerate() {
+        let name = format!("shop-web-{}", n + 1);
+        engine.delay(if healthcheck { "wait_healthy" } else { "wait_running" }, &name, Duration::from_millis(ready));
+        engine.delay("stop_container", &name, Duration::from_millis(stop));
+    }
     let v2 = stack(dir.path(), &web(replicas, surge, unavailable, healthcheck, 2));
     let planned = plan_for(&engine, &v2).await;
     engine.record_states();
@@ -75,7 +82,7 @@ async fn roll(replicas: u32, surge: &str, unavailable: &str, healthcheck: bool) 
 
 #[tokio::test(start_paused = true)]
 async fn one_extra_replica_at_a_time_never_lowers_availability() {
-    let (bounds, states, planned, _, _) = roll(4, "1", "0", true).await;
+    let (bounds, states, planned, _, _) = roll(4, "1", "0", true, &[]).await;
     assert_eq!(bounds, Bounds::new(4, 1, 0));
     let rollout = &planned.rollouts[0];
     assert_eq!(rollout.table.counts_line(), "4/0 → 4/1 → 3/1 → 3/2 → 2/2 → 2/3 → 1/3 → 1/4 → 0/4");
@@ -87,8 +94,28 @@ async fn one_extra_replica_at_a_time_never_lowers_availability() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_old_replica_goes_as_soon_as_its_replacement_is_ready_not_after_the_slowest_of_its_batch() {
+    // Two at a time: new replicas 5 and 6 replace old 4 and 3; 6 takes a second longer.
+    let timing = [(0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (1000, 0)];
+    let (_, states, _, _, _) = roll(4, "2", "0", true, &timing).await;
+    let running = |state: &[ObservedContainer], name: &str| state.iter().any(|c| c.name == name && c.state == ContainerState::Running);
+    let starting = |state: &[ObservedContainer], name: &str| {
+        state.iter().any(|c| c.name == name && c.state == ContainerState::Running && c.health == Some(HealthState::Starting))
+    };
+    assert!(
+        states.iter().any(|s| !running(s, "shop-web-4") && starting(s, "shop-web-6")),
+        "old 4 stopped while new 6 was still starting"
+    );
+    assert!(states.iter().all(|s| !(starting(s, "shop-web-6") && (running(s, "shop-web-7") || running(s, "shop-web-8")))), "the next batch waits for the whole batch");
+    for state in &states {
+        let (running, available) = counts(state);
+        assert!(running <= 6 && available >= 4, "{running} running, {available} available");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn kubernetes_defaults_roll_ten_replicas_in_five_batches() {
-    let (bounds, _, planned, _, _) = roll(10, "25%", "25%", true).await;
+    let (bounds, _, planned, _, _) = roll(10, "25%", "25%", true, &[]).await;
     assert_eq!(bounds, Bounds::new(10, 3, 2));
     assert_eq!(planned.rollouts[0].table.counts_line(), "10/0 → 10/3 → 5/3 → 5/8 → 0/8 → 0/10");
 }
@@ -132,20 +159,22 @@ async fn a_version_that_never_gets_healthy_stops_the_rollout_and_the_old_replica
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
-    /// The bounds hold at every recorded moment, the rollout ends with `desired` new replicas,
-    /// and planning again changes nothing.
+    /// The bounds hold at every recorded moment, whatever order the replicas of a batch get
+    /// ready and stop in; the rollout ends with `desired` new replicas, and planning again
+    /// changes nothing.
     #[test]
     fn every_rollout_keeps_its_bounds_and_ends_converged(
         replicas in 1u32..=7,
         surge in prop_oneof![(0u32..=3).prop_map(|n| n.to_string()), (0u32..=100).prop_map(|p| format!("\"{p}%\""))],
         unavailable in prop_oneof![(0u32..=3).prop_map(|n| n.to_string()), (0u32..=100).prop_map(|p| format!("\"{p}%\""))],
         healthcheck in any::<bool>(),
+        timing in proptest::collection::vec((0u64..40, 0u64..40), 16),
     ) {
         let zero = |value: &str| value == "0" || value == "\"0%\"";
         prop_assume!(!(zero(&surge) && zero(&unavailable)), "refused at load, as Kubernetes does");
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
         runtime.block_on(async {
-            let (bounds, states, _, engine, v2) = roll(replicas, &surge, &unavailable, healthcheck).await;
+            let (bounds, states, _, engine, v2) = roll(replicas, &surge, &unavailable, healthcheck, &timing).await;
             for state in &states {
                 let (running, available) = counts(state);
                 prop_assert!(running <= bounds.max_total(), "{running} running > {} ({bounds:?})", bounds.max_total());

@@ -4,13 +4,15 @@
 //! Everything is one rollout from the replicas that exist to `desired` current ones, in the
 //! batches [`rollout::steps`] computes (Kubernetes' arithmetic within `max_surge` /
 //! `max_unavailable`, or recreate): a cold start is one batch of starts, a scale-up a batch of
-//! starts, a scale-down a batch of stops, a changed spec the rolling sequence. Between batches:
-//! a new replica is ready (healthy, or running) and has stayed so for `min_ready` before the
-//! next batch, and a stopped one has stopped before one more starts, so the total never
-//! exceeds `desired + max_surge` and availability never drops below `desired -
+//! starts, a scale-down a batch of stops, a changed spec the rolling sequence. Batches are
+//! paired slot by slot: an old replica stops once the new one that replaces it is ready
+//! (healthy, or running) and has stayed so for `min_ready`, and a new one starts once the old
+//! one whose slot it takes has stopped and the whole batch before it is ready, so the total
+//! never exceeds `desired + max_surge` and availability never drops below `desired -
 //! max_unavailable`. The first batch's containers are created up front, each later batch's
-//! while the batch before it starts (creates stay off the critical path); only starts are gated. A batch that fails stops the rollout where it is: later batches are
-//! skipped, the old replicas that remain keep serving.
+//! while the batch before it starts (creates stay off the critical path); only starts are
+//! gated. A batch that fails stops the rollout where it is: later batches are skipped, the old
+//! replicas that remain keep serving.
 //!
 //! Names: replica `n` is `<stack>-<service>-<n>`. Stop-first (no surge), a new replica takes the
 //! number of the old one it replaces, and its anonymous volumes, as compose's recreate does
@@ -82,12 +84,17 @@ pub(super) fn plan(maker: &ReplicaMaker<'_>, existing: &[&ObservedContainer], lo
     // A later batch's containers are made while the batch before it starts and gets healthy:
     // made all at once up front, they would hold up the first batch's start.
     let mut made_after: Vec<StepId> = Vec::new();
+    // Slots (see the module doc): `batch_ready` is the readiness of the last batch of starts
+    // (`ready_are_new`) or of the replicas kept; `stops`, the old replicas stopped since. The
+    // i-th stop pairs with the i-th ready new replica, the i-th start with the i-th stop; so a
+    // batch's stops do not wait for its slowest replica, and its engine clean-up overlaps it.
+    let (mut batch_ready, mut ready_are_new, mut stops) = (previous, false, Vec::<StepId>::new());
     for row in rollout::steps(&strategy, &start) {
-        previous = match row.batch {
+        match row.batch {
             Batch::StartNew { count } => {
                 let mut starts = Vec::new();
                 let waits = (0..count)
-                    .map(|_| {
+                    .map(|slot| {
                         let cause = change.clone().unwrap_or(if had == 0 { Cause::Missing } else { Cause::Scaled { from: had, to: desired } });
                         // Stop-first takes the number of the replica it replaces, once that is gone.
                         let (replica, inherit, complete_after) = match if surge { None } else { freed.pop_front() } {
@@ -101,7 +108,14 @@ pub(super) fn plan(maker: &ReplicaMaker<'_>, existing: &[&ObservedContainer], lo
                         let container = container_name(maker.stack, service, replica);
                         let made = maker.create(plan, replica, inherit, made_after.clone(), complete_after, &cause);
                         let reference = ContainerRef::CreatedBy(made.create);
-                        let mut after = previous.clone();
+                        let mut after = batch_ready.clone();
+                        match stops.get(slot as usize) {
+                            Some(&stopped) => {
+                                after.retain(|ready| !plan.steps[stopped].after.contains(ready));
+                                after.push(stopped);
+                            }
+                            None => after.extend(&stops),
+                        }
                         after.extend(&maker.dependencies);
                         after.push(made.complete);
                         let start = maker.start(plan, reference.clone(), &container, after, cause);
@@ -119,24 +133,34 @@ pub(super) fn plan(maker: &ReplicaMaker<'_>, existing: &[&ObservedContainer], lo
                     })
                     .collect();
                 made_after = starts;
-                waits
+                (batch_ready, ready_are_new, stops) = (waits, true, Vec::new());
             }
-            Batch::StopOld { count, .. } => (0..count)
-                .filter_map(|_| old.pop_front())
-                .map(|container| {
-                    let (stopped, removed) = stop(plan, container, change.clone().unwrap_or(Cause::Orphaned), previous.clone(), maker);
+            Batch::StopOld { count, .. } => {
+                let all: Vec<StepId> = batch_ready.iter().chain(&stops).copied().collect();
+                let first = stops.is_empty();
+                for slot in 0..count as usize {
+                    let Some(container) = old.pop_front() else { break };
+                    let after = match batch_ready.get(slot) {
+                        Some(&replacement) if ready_are_new && first => vec![replacement],
+                        _ => all.clone(),
+                    };
+                    let (stopped, removed) = stop(plan, container, change.clone().unwrap_or(Cause::Orphaned), after, maker);
                     freed.push_back((container, removed));
-                    stopped
-                })
-                .collect(),
-            Batch::StopNew { count, .. } => (0..count)
-                .filter_map(|_| surplus.pop_front())
-                .map(|container| stop(plan, container, Cause::Scaled { from: had, to: desired }, previous.clone(), maker).0)
-                .collect(),
-            Batch::StopOrdinal { .. } | Batch::StartOrdinal { .. } => previous,
-        };
+                    stops.push(stopped);
+                }
+            }
+            Batch::StopNew { count, .. } => {
+                let all: Vec<StepId> = batch_ready.iter().chain(&stops).copied().collect();
+                let stopped = (0..count)
+                    .filter_map(|_| surplus.pop_front())
+                    .map(|container| stop(plan, container, Cause::Scaled { from: had, to: desired }, all.clone(), maker).0)
+                    .collect();
+                (batch_ready, ready_are_new, stops) = (stopped, false, Vec::new());
+            }
+            Batch::StopOrdinal { .. } | Batch::StartOrdinal { .. } => {}
+        }
     }
-    ready.healthy = previous;
+    ready.healthy = batch_ready.into_iter().chain(stops).collect();
     ready
 }
 
