@@ -6,7 +6,7 @@
 //! so we build our own tree from its events. libyaml is the parser that docker-compose's YAML
 //! libraries (PyYAML, go-yaml) descend from: the same syntax is accepted and refused with the
 //! same words ("while parsing a flow sequence, did not find expected ',' or ']'"), and it reads
-//! a large stack in two thirds of saphyr-parser's time. That also puts the safety budgets here,
+//! a large stack in ~70 % of saphyr-parser's time. That also puts the safety budgets here,
 //! where they belong: alias expansion (billion laughs), nesting depth and input size are all
 //! bounded, and `<<` merge keys and duplicate keys are handled with exact positions.
 
