@@ -101,16 +101,20 @@ def wait_update(docker_host, service, n, version, timeout, want_completed=True):
     return 0
 
 
+def api(conn, method, path, body=None):
+    """One Engine API call on `conn`: its JSON answer (None when empty); raises on an error status."""
+    conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                 headers={"Content-Type": "application/json"} if body is not None else {})
+    r = conn.getresponse()
+    data = r.read()
+    if r.status >= 300:
+        raise RuntimeError("%s %s: %s %s" % (method, path, r.status, data[:200]))
+    return json.loads(data) if data else None
+
+
 def start_time(sock, stack, b, repeats, bench_id):
     def call(method, path, body=None, conn=None):
-        c = conn or UnixHTTPConnection(sock, timeout=60)
-        c.request(method, path, body=json.dumps(body) if body is not None else None,
-                  headers={"Content-Type": "application/json"} if body is not None else {})
-        r = c.getresponse()
-        data = r.read()
-        if r.status >= 300:
-            raise RuntimeError("%s %s: %s %s" % (method, path, r.status, data[:200]))
-        return json.loads(data) if data else None
+        return api(conn or UnixHTTPConnection(sock, timeout=60), method, path, body)
     filters = urllib.parse.quote(json.dumps({"label": ["io.swarmctl.stack=%s" % stack]}))
     replicas = call("GET", "/v1.41/containers/json?filters=%s" % filters)
     if not replicas:
@@ -154,13 +158,7 @@ def swarm_start_time(docker_host, stack, b, repeats, bench_id):
     conn = UnixHTTPConnection(docker_host[len("unix://"):], timeout=60)
 
     def call(method, path, body=None):
-        conn.request(method, "/v1.41" + path, body=json.dumps(body) if body is not None else None,
-                     headers={"Content-Type": "application/json"} if body is not None else {})
-        r = conn.getresponse()
-        data = r.read()
-        if r.status >= 300:
-            raise RuntimeError("%s %s: %s %s" % (method, path, r.status, data[:200]))
-        return json.loads(data) if data else None
+        return api(conn, method, "/v1.41" + path, body)
 
     spec = call("GET", "/services/%s_web" % stack)["Spec"]
     container = spec["TaskTemplate"]["ContainerSpec"]
