@@ -46,7 +46,7 @@ fn write_haproxy_cfg(stack: &Stack) {
     std::fs::write(stack.path().join("haproxy.cfg"), include_str!("fixtures/rollout/haproxy.cfg").replace("BACKEND", "web:8080")).unwrap();
 }
 
-fn web_stack(port: u16, version: &str, extra_env: &str, auto_rollback: bool) -> String {
+fn web_stack(port: u16, version: &str, extra_env: &str, surge: u32, auto_rollback: bool) -> String {
     format!(
         r#"
 name: NAME
@@ -57,7 +57,7 @@ services:
     environment: {{TESTAPP_PORTS: "8080", VERSION: "{version}"{extra_env}}}
     healthcheck: {{test: ["CMD", "/testapp", "check", "http://127.0.0.1:8080/health"], interval: 1s, retries: 3}}
     stop_grace_period: 2s
-    x-rollout: {{max_surge: 1, max_unavailable: 0, progress_deadline: 30s, auto_rollback: {auto_rollback}}}
+    x-rollout: {{max_surge: {surge}, max_unavailable: 0, progress_deadline: 30s, auto_rollback: {auto_rollback}}}
   entry:
     image: swarmctl-test/haproxy:2.6
     configs: [{{source: haproxy_cfg, target: /usr/local/etc/haproxy/haproxy.cfg}}]
@@ -171,13 +171,13 @@ fn a_rolling_update_keeps_four_healthy_replicas_and_every_request_succeeds_and_a
     let stack = Stack::empty("rd-roll");
     write_haproxy_cfg(&stack);
     let port = free_port();
-    stack.write(&web_stack(port, "1", "", true));
+    stack.write(&web_stack(port, "1", "", 1, true));
     let out = stack.run(&["deploy", "--stable", "1s"]);
     assert!(out.status.success(), "{}", text(&out));
     warm_up(port);
 
     // Version 2, one extra replica at a time.
-    stack.write(&web_stack(port, "2", "", true));
+    stack.write(&web_stack(port, "2", "", 1, true));
     let plan = stack.run(&["plan"]);
     assert!(text(&plan).contains("rollout web: rolling update of 4 replicas: max surge 1, max unavailable 0"), "{}", text(&plan));
     let (observer, client) = (Observer::start(&stack), Client::start(port));
@@ -193,7 +193,7 @@ fn a_rolling_update_keeps_four_healthy_replicas_and_every_request_succeeds_and_a
 
     // Version 3 never gets healthy: the deploy fails, web goes back to version 2, and the old
     // replicas serve throughout.
-    stack.write(&web_stack(port, "3", r#", TESTAPP_UNHEALTHY: "1""#, true));
+    stack.write(&web_stack(port, "3", r#", TESTAPP_UNHEALTHY: "1""#, 1, true));
     let client = Client::start(port);
     let out = stack.run(&["deploy", "--stable", "1s"]);
     let (sent, failed) = client.finish();
@@ -206,7 +206,7 @@ fn a_rolling_update_keeps_four_healthy_replicas_and_every_request_succeeds_and_a
     assert!(history.contains("web rolled back to 2"), "{history}");
 
     // Without auto_rollback the rollout stops where it is, says so, and the old replicas serve.
-    stack.write(&web_stack(port, "3", r#", TESTAPP_UNHEALTHY: "1""#, false));
+    stack.write(&web_stack(port, "3", r#", TESTAPP_UNHEALTHY: "1""#, 1, false));
     let client = Client::start(port);
     let out = stack.run(&["deploy", "--stable", "1s"]);
     let (sent, failed) = client.finish();
@@ -214,6 +214,34 @@ fn a_rolling_update_keeps_four_healthy_replicas_and_every_request_succeeds_and_a
     assert!(text(&out).contains("the rollout of web stopped where it was; the old replicas left keep serving"), "{}", text(&out));
     assert!(failed.is_empty(), "{} of {sent} requests failed: {failed:?}", failed.len());
     assert_eq!(stack.env_of("web", "VERSION").iter().filter(|v| *v == "2").count(), 4, "the old replicas all run");
+}
+
+#[test]
+fn two_at_a_time_keeps_four_healthy_replicas_and_at_most_six_and_every_request_succeeds() {
+    // Each old replica stops as soon as its replacement is healthy, not once the whole batch
+    // is: the bounds must hold on the engine as the planner's slots promise.
+    let stack = Stack::empty("rd-roll2");
+    write_haproxy_cfg(&stack);
+    let port = free_port();
+    stack.write(&web_stack(port, "1", "", 2, false));
+    let out = stack.run(&["deploy", "--stable", "0s"]);
+    assert!(out.status.success(), "{}", text(&out));
+    warm_up(port);
+
+    stack.write(&web_stack(port, "2", "", 2, false));
+    let plan = stack.run(&["plan"]);
+    assert!(text(&plan).contains("rollout web: rolling update of 4 replicas: max surge 2, max unavailable 0"), "{}", text(&plan));
+    let (observer, client) = (Observer::start(&stack), Client::start(port));
+    let out = stack.run(&["deploy", "--stable", "0s"]);
+    let ((most, fewest_healthy, samples), (sent, failed)) = (observer.finish(), client.finish());
+    assert!(out.status.success(), "{}", text(&out));
+    eprintln!("[rollout_docker] two at a time: {samples} samples, at most {most} replicas, at least {fewest_healthy} healthy; {sent} requests, {} failed", failed.len());
+    assert!(samples >= 10, "the observer saw the rollout ({samples} samples)");
+    assert!(most <= 6, "never more than 4 + 2 replicas: saw {most}");
+    assert!(most >= 5, "the surge is used: saw {most}");
+    assert!(fewest_healthy >= 4, "never fewer than 4 healthy: saw {fewest_healthy}");
+    assert!(failed.is_empty(), "{} of {sent} requests failed: {failed:?}", failed.len());
+    assert_eq!(stack.env_of("web", "VERSION"), ["2", "2", "2", "2"]);
 }
 
 const POSTGRES: &str = r#"
