@@ -166,29 +166,43 @@ fn warm_up(port: u16) {
     panic!("the entry point never answered 20 times in a row");
 }
 
-#[test]
-fn a_rolling_update_keeps_four_healthy_replicas_and_every_request_succeeds_and_a_bad_version_is_rolled_back() {
-    let stack = Stack::empty("rd-roll");
+/// [`web_stack`] version 1 deployed as `name`, its entry point answering on the port returned.
+fn serving(name: &str, surge: u32, auto_rollback: bool) -> (Stack, u16) {
+    let stack = Stack::empty(name);
     write_haproxy_cfg(&stack);
     let port = free_port();
-    stack.write(&web_stack(port, "1", "", 1, true));
+    stack.write(&web_stack(port, "1", "", surge, auto_rollback));
     let out = stack.run(&["deploy", "--stable", "1s"]);
     assert!(out.status.success(), "{}", text(&out));
     warm_up(port);
+    (stack, port)
+}
+
+/// Runs the binary with `args` (a deploy) while the observer samples the engine and the client
+/// sends requests through the entry point; the deploy succeeded, the observer saw it, and no
+/// request failed. Returns the most replicas and the fewest healthy ones seen.
+fn observed_rollout(stack: &Stack, port: u16, args: &[&str], what: &str) -> (usize, usize) {
+    let (observer, client) = (Observer::start(stack), Client::start(port));
+    let out = stack.run(args);
+    let ((most, fewest_healthy, samples), (sent, failed)) = (observer.finish(), client.finish());
+    assert!(out.status.success(), "{}", text(&out));
+    eprintln!("[rollout_docker] {what}: {samples} samples, at most {most} replicas, at least {fewest_healthy} healthy; {sent} requests, {} failed", failed.len());
+    assert!(samples >= 10, "the observer saw the rollout ({samples} samples)");
+    assert!(failed.is_empty(), "{} of {sent} requests failed: {failed:?}", failed.len());
+    (most, fewest_healthy)
+}
+
+#[test]
+fn a_rolling_update_keeps_four_healthy_replicas_and_every_request_succeeds_and_a_bad_version_is_rolled_back() {
+    let (stack, port) = serving("rd-roll", 1, true);
 
     // Version 2, one extra replica at a time.
     stack.write(&web_stack(port, "2", "", 1, true));
     let plan = stack.run(&["plan"]);
     assert!(text(&plan).contains("rollout web: rolling update of 4 replicas: max surge 1, max unavailable 0"), "{}", text(&plan));
-    let (observer, client) = (Observer::start(&stack), Client::start(port));
-    let out = stack.run(&["deploy", "--stable", "1s"]);
-    let ((most, fewest_healthy, samples), (sent, failed)) = (observer.finish(), client.finish());
-    assert!(out.status.success(), "{}", text(&out));
-    eprintln!("[rollout_docker] v1 → v2: {samples} samples, at most {most} replicas, at least {fewest_healthy} healthy; {sent} requests, {} failed", failed.len());
-    assert!(samples >= 10, "the observer saw the rollout ({samples} samples)");
+    let (most, fewest_healthy) = observed_rollout(&stack, port, &["deploy", "--stable", "1s"], "v1 → v2");
     assert!(most <= 5, "never more than 4 + 1 replicas: saw {most}");
     assert!(fewest_healthy >= 4, "never fewer than 4 healthy: saw {fewest_healthy}");
-    assert!(failed.is_empty(), "{} of {sent} requests failed: {failed:?}", failed.len());
     assert_eq!(stack.env_of("web", "VERSION"), ["2", "2", "2", "2"]);
 
     // Version 3 never gets healthy: the deploy fails, web goes back to version 2, and the old
@@ -220,27 +234,15 @@ fn a_rolling_update_keeps_four_healthy_replicas_and_every_request_succeeds_and_a
 fn two_at_a_time_keeps_four_healthy_replicas_and_at_most_six_and_every_request_succeeds() {
     // Each old replica stops as soon as its replacement is healthy, not once the whole batch
     // is: the bounds must hold on the engine as the planner's slots promise.
-    let stack = Stack::empty("rd-roll2");
-    write_haproxy_cfg(&stack);
-    let port = free_port();
-    stack.write(&web_stack(port, "1", "", 2, false));
-    let out = stack.run(&["deploy", "--stable", "0s"]);
-    assert!(out.status.success(), "{}", text(&out));
-    warm_up(port);
+    let (stack, port) = serving("rd-roll2", 2, false);
 
     stack.write(&web_stack(port, "2", "", 2, false));
     let plan = stack.run(&["plan"]);
     assert!(text(&plan).contains("rollout web: rolling update of 4 replicas: max surge 2, max unavailable 0"), "{}", text(&plan));
-    let (observer, client) = (Observer::start(&stack), Client::start(port));
-    let out = stack.run(&["deploy", "--stable", "0s"]);
-    let ((most, fewest_healthy, samples), (sent, failed)) = (observer.finish(), client.finish());
-    assert!(out.status.success(), "{}", text(&out));
-    eprintln!("[rollout_docker] two at a time: {samples} samples, at most {most} replicas, at least {fewest_healthy} healthy; {sent} requests, {} failed", failed.len());
-    assert!(samples >= 10, "the observer saw the rollout ({samples} samples)");
+    let (most, fewest_healthy) = observed_rollout(&stack, port, &["deploy", "--stable", "0s"], "two at a time");
     assert!(most <= 6, "never more than 4 + 2 replicas: saw {most}");
     assert!(most >= 5, "the surge is used: saw {most}");
     assert!(fewest_healthy >= 4, "never fewer than 4 healthy: saw {fewest_healthy}");
-    assert!(failed.is_empty(), "{} of {sent} requests failed: {failed:?}", failed.len());
     assert_eq!(stack.env_of("web", "VERSION"), ["2", "2", "2", "2"]);
 }
 
