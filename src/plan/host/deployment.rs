@@ -84,11 +84,12 @@ pub(super) fn plan(maker: &ReplicaMaker<'_>, existing: &[&ObservedContainer], lo
     // A later batch's containers are made while the batch before it starts and gets healthy:
     // made all at once up front, they would hold up the first batch's start.
     let mut made_after: Vec<StepId> = Vec::new();
-    // Slots (see the module doc): `batch_ready` is the readiness of the last batch of starts
-    // (`ready_are_new`) or of the replicas kept; `stops`, the old replicas stopped since. The
-    // i-th stop pairs with the i-th ready new replica, the i-th start with the i-th stop; so a
-    // batch's stops do not wait for its slowest replica, and its engine clean-up overlaps it.
-    let (mut batch_ready, mut ready_are_new, mut stops) = (previous, false, Vec::<StepId>::new());
+    // Slots (see the module doc): `batch_ready` is the readiness of the last batch of starts or
+    // of the replicas kept; `stops`, the old replicas stopped since. `pair_stops`: the next stops
+    // are the first after a batch of starts, the i-th pairing with its i-th new replica; the
+    // i-th start pairs with the i-th stop. So a batch's stops do not wait for its slowest
+    // replica, and their engine clean-up overlaps it.
+    let (mut batch_ready, mut pair_stops, mut stops) = (previous, false, Vec::<StepId>::new());
     for row in rollout::steps(&strategy, &start) {
         match row.batch {
             Batch::StartNew { count } => {
@@ -133,21 +134,21 @@ pub(super) fn plan(maker: &ReplicaMaker<'_>, existing: &[&ObservedContainer], lo
                     })
                     .collect();
                 made_after = starts;
-                (batch_ready, ready_are_new, stops) = (waits, true, Vec::new());
+                (batch_ready, pair_stops, stops) = (waits, true, Vec::new());
             }
             Batch::StopOld { count, .. } => {
                 let all: Vec<StepId> = batch_ready.iter().chain(&stops).copied().collect();
-                let first = stops.is_empty();
                 for slot in 0..count as usize {
                     let Some(container) = old.pop_front() else { break };
                     let after = match batch_ready.get(slot) {
-                        Some(&replacement) if ready_are_new && first => vec![replacement],
+                        Some(&replacement) if pair_stops => vec![replacement],
                         _ => all.clone(),
                     };
                     let (stopped, removed) = stop(plan, container, change.clone().unwrap_or(Cause::Orphaned), after, maker);
                     freed.push_back((container, removed));
                     stops.push(stopped);
                 }
+                pair_stops = false;
             }
             Batch::StopNew { count, .. } => {
                 let all: Vec<StepId> = batch_ready.iter().chain(&stops).copied().collect();
@@ -155,7 +156,7 @@ pub(super) fn plan(maker: &ReplicaMaker<'_>, existing: &[&ObservedContainer], lo
                     .filter_map(|_| surplus.pop_front())
                     .map(|container| stop(plan, container, Cause::Scaled { from: had, to: desired }, all.clone(), maker).0)
                     .collect();
-                (batch_ready, ready_are_new, stops) = (stopped, false, Vec::new());
+                (batch_ready, pair_stops, stops) = (stopped, false, Vec::new());
             }
             Batch::StopOrdinal { .. } | Batch::StartOrdinal { .. } => {}
         }
