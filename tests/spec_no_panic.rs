@@ -68,13 +68,15 @@ enum Mutation {
     Dedent(usize),
     Insert(usize, String),
     Truncate(usize),
+    /// The file ends without its last line break (a block scalar's last line then ends the input).
+    NoFinalLineBreak,
 }
 
 /// What hand edits and hostile files add: YAML indicators, template and interpolation syntax.
 fn fragment() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            ":", ": ", "- ", "[", "]", "{", "}", ",", "&a ", "*a", "<<: *a", "!reset ", "!override ", "|", ">", "'", "\"", "#", "%", "@", "`",
+            ":", ": ", "- ", "[", "]", "{", "}", ",", "&a ", "*a", "<<: *a", "!reset ", "!override ", "!", "!!str", "\\", "|", ">", "|+", "'", "\"", "#", "%", "@", "`",
             "\t", "\n", "\n  ", "---\n", "{{", "}}", "{{#each values.x}}", "{{/each}}", "{{ values.web.replicas }}", "{{else}}", "{{.Task.Slot}}",
             "{{ toYaml values }}", "$", "${", "${TAG", "${TAG:-${EMPTY:?x}}", "$$", "\u{feff}", "\u{E001}", "é", "🦀", "\r\n", "~", "null", "-1",
             "0x", "1e999", "99999999999999999999", "depends_on: [web]", "x-kind: job", "replicas: -3", "file: ../../etc/passwd",
@@ -94,6 +96,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         line.clone().prop_map(Mutation::Dedent),
         (0usize..4000, fragment()).prop_map(|(at, text)| Mutation::Insert(at, text)),
         (0usize..4000).prop_map(Mutation::Truncate),
+        Just(Mutation::NoFinalLineBreak),
     ]
 }
 
@@ -136,6 +139,7 @@ fn apply(text: &str, mutation: &Mutation) -> String {
             let at = (0..=joined.len().min(*at)).rev().find(|i| joined.is_char_boundary(*i)).unwrap_or(0);
             return joined[..at].to_string();
         }
+        Mutation::NoFinalLineBreak => return lines.join("\n").trim_end_matches(['\n', '\r']).to_string(),
     }
     lines.join("\n")
 }
@@ -169,6 +173,46 @@ proptest! {
         std::fs::write(dir.path().join("stack.yaml"), stack).unwrap();
         std::fs::write(dir.path().join("values.yaml"), values).unwrap();
         std::fs::write(dir.path().join(".env"), dotenv).unwrap();
+        load_and_print(dir.path());
+    }
+}
+
+/// YAML syntax a parser must scan to its end: block scalars of every style, quoted scalars with
+/// escapes, flow collections with tags, anchors, merges and a directive.
+const SYNTAX: &str = r#"%YAML 1.2
+---
+x-base: &base {image: "nginx:1.27", labels: [!!str a=1, 'b=it''s']}
+x-tags: [!, e, !!str , f]
+services:
+  web:
+    <<: *base
+    command: ["sh", "-c", "echo \"\u00e9\t\x41\" \
+      done"]
+    environment: {A: !!str 1, ? B : c}
+    entrypoint: |
+      one
+    healthcheck:
+      test: >-
+        folded
+        lines
+    configs: [{source: c, target: /c}]
+configs:
+  c:
+    content: |+2
+        kept
+
+x-last: >
+  cut
+  here"#;
+
+/// Every prefix of `SYNTAX` (a file cut anywhere: mid-escape, mid-tag, inside a block scalar whose
+/// last line then ends the input) loads or fails without a panic; the published libyaml-safer
+/// panicked on several (vendor/libyaml-safer/PATCHES.md).
+#[test]
+fn yaml_cut_anywhere_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    for end in (0..=SYNTAX.len()).filter(|end| SYNTAX.is_char_boundary(*end)) {
+        std::fs::write(dir.path().join("stack.yaml"), &SYNTAX[..end]).unwrap();
         load_and_print(dir.path());
     }
 }

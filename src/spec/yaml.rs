@@ -524,4 +524,21 @@ mod tests {
         assert!(err.pos.is_some());
         assert!(err.message.starts_with("invalid YAML"));
     }
+
+    /// The published libyaml-safer panicked on each of these (vendor/libyaml-safer/PATCHES.md);
+    /// they parse, or fail, as libyaml does.
+    #[test]
+    fn inputs_the_published_parser_panicked_on_parse_as_libyaml_does() {
+        // A block scalar whose last line has no line break: the text without one (PyYAML agrees).
+        for (text, want) in [("a: |\n  x", "x"), ("a: >\n  x\n  y", "x y"), ("a: |+\n  x", "x"), ("b: 1\na: |\n  x\n  y", "x\ny")] {
+            let root = tree(text).unwrap().unwrap();
+            assert_eq!(root.get("a").and_then(Node::as_text), Some(want), "{text:?}");
+        }
+        // A tag ended by a ',' in a flow sequence.
+        let root = tree("a: [!, b]").unwrap().unwrap();
+        assert_eq!(root.get("a").and_then(Node::as_seq).map(<[Node]>::len), Some(2));
+        // An escape cut off by the end of the input.
+        let err = tree("a: \"x\\").unwrap_err();
+        assert!(err.message.contains("found unknown escape character"), "{}", err.message);
+    }
 }
