@@ -28,5 +28,6 @@ pub mod source;
 pub mod template;
 pub mod values;
 pub mod yaml;
+mod yaml_halves;
 
 pub use load::{load, stack_name, LoadFailure, LoadOptions, Loaded};

@@ -254,7 +254,26 @@ impl KeyIndex {
 }
 
 /// Parses one YAML document. `Ok(None)` for an empty file. Positions pass through `lines`.
+/// A large stack file is read in two halves at once ([`super::yaml_halves`]).
 pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Result<Option<Node>, Diagnostic> {
+    if let Some(tree) = super::yaml_halves::parse(text, file, lines, limits, super::yaml_halves::MIN_BYTES) {
+        return Ok(Some(tree));
+    }
+    parse_whole(text, file, lines, limits).map(|parsed| parsed.root)
+}
+
+/// A parsed document, with what [`super::yaml_halves`] needs to join two parses into one.
+pub(super) struct Parsed {
+    pub root: Option<Node>,
+    /// Nodes in the tree after alias expansion, and those aliases pasted (the budgets).
+    pub nodes: usize,
+    pub alias_nodes: usize,
+    /// Anchors defined and aliases used: the name and the line (0-based, as libyaml counts).
+    pub anchors: Vec<(String, usize)>,
+    pub aliases: Vec<(String, usize)>,
+}
+
+pub(super) fn parse_whole(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Result<Parsed, Diagnostic> {
     let at = |line: usize, col: usize| {
         let (line, col) = lines.map(line as u32, col as u32 + 1);
         Pos { file, line, col }
@@ -271,9 +290,9 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
     let mut nodes = 0usize;
     let mut alias_nodes = 0usize;
     let mut documents = 0;
-    let mut input = text.as_bytes();
+    let (mut anchors_defined, mut aliases_used) = (Vec::new(), Vec::new());
     let mut parser = Parser::new();
-    parser.set_input_string(&mut input);
+    parser.set_input(std::io::BufReader::with_capacity(16 << 10, text.as_bytes()));
     loop {
         let event = parser.parse().map_err(|e| {
             let mark = e.problem_mark().unwrap_or_default();
@@ -283,7 +302,8 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
             };
             Diagnostic::error(at(mark.line as usize + 1, mark.column as usize), format!("invalid YAML: {problem}"))
         })?;
-        let pos = at(event.start_mark.line as usize + 1, event.start_mark.column as usize);
+        let line = event.start_mark.line as usize;
+        let pos = at(line + 1, event.start_mark.column as usize);
         let complete = match event.data {
             EventData::DocumentStart { .. } => {
                 documents += 1;
@@ -315,6 +335,7 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
                 nodes += size;
                 let mut node = node.clone();
                 node.pos = pos;
+                aliases_used.push((anchor, line));
                 Some((node, None))
             }
             EventData::SequenceStart { anchor, tag, .. } => {
@@ -359,6 +380,7 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
                 .with_hint("split the stack into several files, or remove generated content"));
         }
         if let Some(anchor) = anchor {
+            anchors_defined.push((anchor.clone(), line));
             let (size, height) = (node.size(), node.height());
             anchors.insert(anchor, (node.clone(), size, height));
         }
@@ -387,7 +409,7 @@ pub fn parse(text: &str, file: FileId, lines: &LineMap, limits: &Limits) -> Resu
             },
         }
     }
-    Ok(root)
+    Ok(Parsed { root, nodes, alias_nodes, anchors: anchors_defined, aliases: aliases_used })
 }
 
 /// `<<: *base` / `<<: [*a, *b]`: keys written in the mapping win, then earlier sources.
