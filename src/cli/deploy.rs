@@ -153,11 +153,13 @@ async fn plan_on<T: Target>(target: &T, loaded: &swarmctl::spec::Loaded, engine_
 /// `plan --cluster FILE`: the swarm plan against the nodes of a cluster file, with no engine
 /// anywhere — everything is created, and placement says whether and where it fits.
 pub fn plan_for_cluster(stack: &StackArgs, path: &std::path::Path, engine_args: &EngineArgs, deploy: &DeployArgs) -> Result<Exit, Exit> {
-    let swarmctl::spec::Loaded { stack, graph, document, sources, .. } = load(stack)?;
+    // The cluster file is read while the stack is.
+    let (loaded, cluster) = rayon::join(|| load(stack), || swarmctl::spec::cluster::load(path));
+    let swarmctl::spec::Loaded { stack, graph, document, sources, .. } = loaded?;
     // Planning needs the model only: the document's memory is reused rather than new pages
     // touched (on a VM, first-touched memory costs more than freeing the tree).
     drop(document);
-    let cluster = swarmctl::spec::cluster::load(path).map_err(|failure| {
+    let cluster = cluster.map_err(|failure| {
         super::inspect::print_diagnostics(&failure.diagnostics, &failure.sources);
         Exit::InvalidInput
     })?;

@@ -152,36 +152,46 @@ impl<O: Op> Plan<O> {
 /// The stable text form: one line per step, `#id [after] verb object (cause)`.
 impl<O: Op> fmt::Display for Plan<O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A large plan's placement table takes as long to render as its steps: made beside them.
+        let (steps, placement) = rayon::join(|| self.steps_text(), || self.placement.as_ref().map(placement::PlacementPlan::render));
+        f.write_str(&steps)?;
+        f.write_str(placement.as_deref().unwrap_or_default())
+    }
+}
+
+impl<O: Op> Plan<O> {
+    /// The text form up to the placement table.
+    fn steps_text(&self) -> String {
+        use fmt::Write as _;
+        let mut f = String::with_capacity(self.steps.len() * 96);
         if self.steps.is_empty() {
-            writeln!(f, "no changes")?;
+            f.push_str("no changes\n");
         }
+        // Writing to a String cannot fail.
         for step in &self.steps {
-            write!(f, "#{:<3} {:<16} {}", step.id, step.op.verb(), step.op.object())?;
+            let _ = write!(f, "#{:<3} {:<16} {}", step.id, step.op.verb(), step.op.object());
             if let Some(note) = step.op.note() {
-                write!(f, " {note}")?;
+                let _ = write!(f, " {note}");
             }
-            write!(f, " ({})", step.cause)?;
+            let _ = write!(f, " ({})", step.cause);
             for (i, after) in step.after.iter().enumerate() {
-                write!(f, "{}#{after}", if i == 0 { " after " } else { "," })?;
+                let _ = write!(f, "{}#{after}", if i == 0 { " after " } else { "," });
             }
-            writeln!(f)?;
+            f.push('\n');
         }
         for volume in &self.orphaned_volumes {
-            writeln!(f, "note: volume {volume} is no longer used; kept (remove with `swarmctl down --volumes`)")?;
+            let _ = writeln!(f, "note: volume {volume} is no longer used; kept (remove with `swarmctl down --volumes`)");
         }
         for note in &self.notes {
-            writeln!(f, "note: {note}")?;
+            let _ = writeln!(f, "note: {note}");
         }
         for rollout in &self.rollouts {
-            write!(f, "rollout {}: {}", rollout.service, rollout.table)?;
+            let _ = write!(f, "rollout {}: {}", rollout.service, rollout.table);
             for note in &rollout.notes {
-                writeln!(f, "  note: {note}")?;
+                let _ = writeln!(f, "  note: {note}");
             }
         }
-        if let Some(placement) = &self.placement {
-            write!(f, "{}", placement.render())?;
-        }
-        Ok(())
+        f
     }
 }
 

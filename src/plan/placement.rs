@@ -1110,9 +1110,10 @@ struct NodeState {
 /// its best nodes; `tasks` counts the group's tasks on all the subtree's nodes when the tree
 /// was built.
 #[derive(Default)]
-struct Tree {
+struct Tree<'n> {
     tasks: u32,
-    branches: BTreeMap<String, Tree>,
+    /// By the label values of the nodes, borrowed.
+    branches: BTreeMap<&'n str, Tree<'n>>,
     leaf: Vec<usize>,
 }
 
@@ -1255,7 +1256,7 @@ impl<'a> Planner<'a> {
     /// `nodeSet.tree`: one level per spread preference Swarm reads, one branch per value, every
     /// level counting the group's tasks below it; each leaf keeps the best `replicas` nodes that
     /// pass the filters now.
-    fn tree(&self, placing: &Placing, replicas: u32) -> Tree {
+    fn tree(&self, placing: &Placing, replicas: u32) -> Tree<'a> {
         let levels: Vec<&Spread> = placing.demand.spread.iter().filter(|s| s.label.is_some()).collect();
         let mut root = Tree::default();
         for (index, node) in self.nodes.iter().enumerate() {
@@ -1264,7 +1265,7 @@ impl<'a> Planner<'a> {
             for spread in &levels {
                 tree.tasks += tasks;
                 let value = spread.value_of(node).unwrap_or("");
-                tree = tree.branches.entry(value.to_string()).or_default();
+                tree = tree.branches.entry(value).or_default();
             }
             tree.tasks += tasks;
             if self.blocked(placing, index).is_none() {
@@ -1272,7 +1273,7 @@ impl<'a> Planner<'a> {
             }
         }
         let keep = replicas as usize;
-        fn trim(tree: &mut Tree, keep: usize, order: &dyn Fn(&usize) -> (u32, u32, usize)) {
+        fn trim(tree: &mut Tree<'_>, keep: usize, order: &dyn Fn(&usize) -> (u32, u32, usize)) {
             tree.leaf.sort_by_key(order);
             tree.leaf.truncate(keep);
             tree.branches.values_mut().for_each(|t| trim(t, keep, order));
@@ -1283,11 +1284,11 @@ impl<'a> Planner<'a> {
 
     /// `scheduleNTasksOnSubtree`: even shares per branch (counting the tasks each already had
     /// when the tree was built), re-split when a branch is full.
-    fn schedule_on_subtree(&mut self, placing: &mut Placing, n: u32, tree: &mut Tree) -> u32 {
+    fn schedule_on_subtree(&mut self, placing: &mut Placing, n: u32, tree: &mut Tree<'_>) -> u32 {
         if tree.branches.is_empty() {
             return self.schedule_on_nodes(placing, n, &mut tree.leaf);
         }
-        let mut subtrees: Vec<&mut Tree> = tree.branches.values_mut().collect();
+        let mut subtrees: Vec<&mut Tree<'_>> = tree.branches.values_mut().collect();
         let count = subtrees.len();
         let mut no_room = vec![false; count];
         let mut full = 0;
@@ -1338,8 +1339,8 @@ impl<'a> Planner<'a> {
     /// first, then by label value, predicts the usual outcome rather than an unlucky one — the
     /// replicas of one-replica services (statefulset ordinals) spread instead of all going to
     /// the first zone in alphabetical order.
-    fn branch_order(&self, placing: &Placing, subtrees: &[&mut Tree]) -> Vec<usize> {
-        let best = |tree: &Tree| {
+    fn branch_order(&self, placing: &Placing, subtrees: &[&mut Tree<'_>]) -> Vec<usize> {
+        let best = |tree: &Tree<'_>| {
             let mut best = (u32::MAX, u32::MAX);
             let mut stack = vec![tree];
             while let Some(tree) = stack.pop() {

@@ -5,12 +5,14 @@
 use super::files::resolve_inside;
 use crate::model::stack::*;
 use super::schema::{parse_duration, parse_size};
-use super::source::{Pos, Sources};
+use super::source::{FileId, Pos, Sources};
 use super::template;
 use super::yaml::{Node, Typed, Value};
 use crate::diagnostics::Diagnostics;
 use std::collections::{BTreeMap, BTreeSet};
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 /// Service keys that become engine settings as written.
@@ -52,13 +54,26 @@ pub fn convert(root: &Node, input: &ConvertInput<'_>, sources: &mut Sources, out
         out.warning(entry.key_pos, format!("top-level `{}` is accepted but not acted on yet{consequence}", entry.key)).hint =
             (entry.key == "include").then(|| "put the included services in the stack directory (a layer folder, or an overlay)".to_string());
     }
-    let mut converter = Converter { input, sources, out };
+    // Services convert independently, so in parallel, each into its own diagnostics, gathered
+    // in the order of the file.
+    let shared = Mutex::new(std::mem::take(sources));
+    let converted: Vec<(&str, Service, Diagnostics)> = root
+        .get("services")
+        .and_then(Node::as_map)
+        .unwrap_or(&[])
+        .par_iter()
+        .filter(|e| !e.key.starts_with("x-"))
+        .map(|entry| {
+            let mut out = Diagnostics::default();
+            let mut service = Converter { input, sources: &shared, out: &mut out }.service(&entry.key, &entry.value);
+            service.pos = entry.key_pos;
+            (entry.key.as_str(), service, out)
+        })
+        .collect();
     let mut services = BTreeMap::new();
     let mut inactive = BTreeSet::new();
-    for entry in root.get("services").and_then(Node::as_map).unwrap_or(&[]).iter().filter(|e| !e.key.starts_with("x-")) {
-        let name = entry.key.as_str();
-        let mut service = converter.service(name, &entry.value);
-        service.pos = entry.key_pos;
+    for (name, service, diagnostics) in converted {
+        out.extend(diagnostics);
         let active = service.profiles.is_empty() || service.profiles.iter().any(|p| input.profiles.contains(p));
         if active {
             services.insert(name.to_string(), service);
@@ -66,6 +81,7 @@ pub fn convert(root: &Node, input: &ConvertInput<'_>, sources: &mut Sources, out
             inactive.insert(name.to_string());
         }
     }
+    let mut converter = Converter { input, sources: &shared, out };
     mark_jobs(&mut services);
     for (name, network) in entries(root.get("networks")) {
         warn_network_keys_not_acted_on(name, network, converter.out);
@@ -86,7 +102,7 @@ pub fn convert(root: &Node, input: &ConvertInput<'_>, sources: &mut Sources, out
             (layer.clone(), members)
         })
         .collect();
-    Stack {
+    let stack = Stack {
         name: input.name.to_string(),
         dir: input.dir.to_path_buf(),
         networks: entries(root.get("networks")).map(|(n, node)| (n.to_string(), network(n, node, converter.out))).collect(),
@@ -96,7 +112,9 @@ pub fn convert(root: &Node, input: &ConvertInput<'_>, sources: &mut Sources, out
         services,
         inactive,
         layers,
-    }
+    };
+    *sources = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
+    stack
 }
 
 /// `enable_ipv4` (Engine 28+) is the one network key of the specification that [`network`] does
@@ -133,8 +151,16 @@ fn entries(node: Option<&Node>) -> impl Iterator<Item = (&str, &Node)> {
 
 struct Converter<'a, 'b> {
     input: &'a ConvertInput<'a>,
-    sources: &'b mut Sources,
+    /// Files read on the way (rarely: an env file with errors, a config's file).
+    sources: &'b Mutex<Sources>,
     out: &'b mut Diagnostics,
+}
+
+impl Converter<'_, '_> {
+    fn add_source(&self, path: &Path, text: String, sensitive: bool) -> FileId {
+        let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
+        if sensitive { sources.add_sensitive(path, text) } else { sources.add(path, text) }
+    }
 }
 
 impl Converter<'_, '_> {
@@ -572,7 +598,7 @@ impl Converter<'_, '_> {
                 environment.extend(parsed.vars.into_iter().map(|(k, v)| (k, Some(v))));
                 if !parsed.errors.is_empty() {
                     // Env files hold credentials: positions only, never an excerpt.
-                    let file = self.sources.add_sensitive(&resolved, text);
+                    let file = self.add_source(&resolved, text, true);
                     for (line, why) in parsed.errors {
                         self.out.error(Pos { file, line, col: 1 }, format!("env_file: {why}"));
                     }
@@ -725,7 +751,7 @@ impl Converter<'_, '_> {
         }
         let text = String::from_utf8_lossy(&bytes).into_owned();
         // A secret's template may hold the secret itself: its errors show no excerpt.
-        let file = if secret { self.sources.add_sensitive(path, text.clone()) } else { self.sources.add(path, text.clone()) };
+        let file = self.add_source(path, text.clone(), secret);
         match template::render(&text, file, self.input.template_context, template::Output::Text) {
             Ok(rendered) => rendered.text.into_bytes(),
             Err(diagnostics) => {

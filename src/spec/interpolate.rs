@@ -10,12 +10,13 @@
 
 use std::fmt;
 
-/// Where variable values come from (process environment first, then `.env`).
-pub trait Lookup {
+/// Where variable values come from (process environment first, then `.env`). Shared by the
+/// threads that convert services.
+pub trait Lookup: Sync {
     fn get(&self, name: &str) -> Option<String>;
 }
 
-impl<F: Fn(&str) -> Option<String>> Lookup for F {
+impl<F: Fn(&str) -> Option<String> + Sync> Lookup for F {
     fn get(&self, name: &str) -> Option<String> {
         self(name)
     }

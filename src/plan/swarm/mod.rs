@@ -27,11 +27,12 @@ use crate::diagnostics::Diagnostic;
 use crate::graph::{barrier_name, DependencyGraph};
 use crate::model::labels::{LABEL_DEPENDS_ON, LABEL_FIELDS, LABEL_HASH, LABEL_SERVICE, LABEL_STACK};
 use crate::model::objects::NetworkSpec;
-use crate::model::service::{ObjectSpec, ServiceMode};
+use crate::model::service::{ObjectSpec, ServiceMode, ServiceSpec};
 use crate::model::stack::{Condition, Kind, Service, Stack};
 use crate::model::swarm::{ObservedService, ObservedSwarm, SwarmCandidateNames};
 use crate::model::objects::FileContent;
 use service::{hashes, object_name, service_spec, Desired, Hashes, LABEL_NAMESPACE, LABEL_NODE};
+use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -99,7 +100,12 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedSwarm, op
         }
     }
     let stranded = stranded(&pins, observed);
-    let placement = predict(stack, graph, observed, &pins, &stranded)?;
+    // What a replica is made of does not depend on where it goes: hashed while placing.
+    let (placement, task_fields) = rayon::join(
+        || predict(stack, graph, observed, &pins, &stranded),
+        || stack.services.par_iter().map(|(name, service)| (name.as_str(), service, field_hashes(stack, service))).collect::<Vec<_>>(),
+    );
+    let placement = placement?;
     for service in &placement.services {
         if let (Some(ordinal_of), Some((node, _))) = (stack.services.get(&service.stack_service), service.nodes.iter().next()) {
             if ordinal_of.kind == Kind::Statefulset {
@@ -131,9 +137,14 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedSwarm, op
     });
 
     let wanted_by_dependents = conditions_wanted(stack);
+    let placed = Placed { pins: &pins, stranded: &stranded };
+    let mut decisions: BTreeMap<&str, Vec<Decision<'_>>> =
+        task_fields.into_par_iter().map(|(name, service, fields)| (name, decide_service(stack, service, fields, &owned, placed))).collect();
+    // Each Swarm service is a create or an update and up to three waits: room made once.
+    plan.steps.reserve(4 * decisions.values().map(Vec::len).sum::<usize>());
     let mut ready: BTreeMap<&str, Ready> = BTreeMap::new();
     for name in graph.waves().into_iter().flatten() {
-        let Some(service) = stack.services.get(&name) else { continue };
+        let (Some(service), Some(decisions)) = (stack.services.get(&name), decisions.remove(name.as_str())) else { continue };
         let mut after: Vec<StepId> = Vec::new();
         for (dependency, condition) in graph.dependencies(&name) {
             match stack.layers.iter().find(|(layer, _)| barrier_name(layer) == dependency) {
@@ -142,8 +153,7 @@ pub fn plan(stack: &Stack, graph: &DependencyGraph, observed: &ObservedSwarm, op
             }
         }
         let wanted = wanted_by_dependents.get(name.as_str()).cloned().unwrap_or_default();
-        let placed = Placed { pins: &pins, stranded: &stranded };
-        let service_ready = plan_service(stack, service, &owned, placed, &networks, &configs, &secrets, after, &wanted, options, &mut plan);
+        let service_ready = plan_service(stack, service, decisions, &owned, &networks, &configs, &secrets, after, &wanted, options, &mut plan);
         ready.insert(stack.services.get_key_value(&name).map(|(k, _)| k.as_str()).unwrap_or_default(), service_ready);
     }
 
@@ -461,12 +471,60 @@ fn plan_objects(stack: &Stack, observed: &ObservedSwarm, secret: bool, plan: &mu
     refs
 }
 
+/// One Swarm service of the stack, decided: its hashes, whether and why it changes, and what
+/// it becomes.
+struct Decision<'a> {
+    desired: Desired<'a>,
+    hashes: Hashes,
+    change: Option<Cause>,
+    spec: Decided,
+}
+
+enum Decided {
+    Spec(Box<ServiceSpec>),
+    /// An ordinal pinned to a lost node: left as it is.
+    Stranded { node: String, reason: String },
+}
+
+/// The Swarm services of one stack service, decided, in the order their steps are planned: a
+/// statefulset's missing ordinals in order, changed ones from the highest down, those below
+/// `x-rollout.partition` keeping their spec. Pure and independent of every other service, so
+/// the services of a large stack are decided in parallel.
+fn decide_service<'a>(
+    stack: &Stack,
+    service: &'a Service,
+    task_fields: BTreeMap<String, String>,
+    owned: &BTreeMap<&str, &ObservedService>,
+    placed: Placed<'_>,
+) -> Vec<Decision<'a>> {
+    let mut decisions: Vec<Decision<'a>> = desired_of(service, placed.pins)
+        .into_iter()
+        .map(|desired| {
+            let hashes = hashes(&task_fields, &desired);
+            let change = match decide(owned.get(desired.name(stack).as_str()).copied(), &desired, &hashes) {
+                Some(Cause::Changed(_)) if desired.ordinal.is_some_and(|o| o < service.rollout.partition) => None,
+                change => change,
+            };
+            let spec = match desired.ordinal.and_then(|o| placed.stranded.get(&format!("{}-{o}", service.name))) {
+                Some((node, reason)) => Decided::Stranded { node: node.clone(), reason: reason.clone() },
+                None => Decided::Spec(Box::new(service_spec(stack, &desired, &hashes, &task_fields))),
+            };
+            Decision { desired, hashes, change, spec }
+        })
+        .collect();
+    decisions.sort_by_key(|d| {
+        let ordinal = i64::from(d.desired.ordinal.unwrap_or(0));
+        if matches!(d.change, Some(Cause::Changed(_))) { (1, -ordinal) } else { (0, ordinal) }
+    });
+    decisions
+}
+
 #[allow(clippy::too_many_arguments)]
 fn plan_service(
     stack: &Stack,
     service: &Service,
+    decisions: Vec<Decision<'_>>,
     owned: &BTreeMap<&str, &ObservedService>,
-    placed: Placed<'_>,
     networks: &BTreeMap<String, ObjectRef>,
     configs: &BTreeMap<String, ObjectRef>,
     secrets: &BTreeMap<String, ObjectRef>,
@@ -491,41 +549,25 @@ fn plan_service(
             ObjectRef::Existing(_) => None,
         })
         .collect();
-    // A statefulset's missing ordinals are made in order; changed ones are updated from the
-    // highest down, and those below `x-rollout.partition` keep their spec.
-    let task_fields = field_hashes(stack, service);
-    let mut desireds: Vec<(Desired<'_>, Hashes, Option<Cause>)> = desired_of(service, placed.pins)
-        .into_iter()
-        .map(|desired| {
-            let hashes = hashes(&task_fields, &desired);
-            let change = match decide(owned.get(desired.name(stack).as_str()).copied(), &desired, &hashes) {
-                Some(Cause::Changed(_)) if desired.ordinal.is_some_and(|o| o < service.rollout.partition) => None,
-                change => change,
-            };
-            (desired, hashes, change)
-        })
-        .collect();
-    desireds.sort_by_key(|(desired, _, change)| {
-        let ordinal = i64::from(desired.ordinal.unwrap_or(0));
-        if matches!(change, Some(Cause::Changed(_))) { (1, -ordinal) } else { (0, ordinal) }
-    });
-    let updated = desireds.iter().filter(|(_, _, change)| matches!(change, Some(Cause::Changed(_)))).count() as u32;
+    let updated = decisions.iter().filter(|d| matches!(d.change, Some(Cause::Changed(_)))).count() as u32;
     if updated > 0 {
         plan.rollouts.push(rollout_view(service, owned, stack, updated));
     }
     let mut ready = Ready::default();
     let mut previous_ordinal: Option<StepId> = None;
-    for (desired, hashes, change) in desireds {
+    for Decision { desired, hashes, change, spec } in decisions {
         let swarm_name = desired.name(stack);
-        if let Some((node, reason)) = desired.ordinal.and_then(|o| placed.stranded.get(&format!("{name}-{o}"))) {
-            // Left as it is; what waits for it is skipped.
-            let step = plan.push(SwarmOp::Unavailable { name: swarm_name, reason: reason.clone() }, Cause::NodeLost { node: node.clone() }, vec![], Some(name));
-            ready.started.push(step);
-            ready.healthy.push(step);
-            previous_ordinal = Some(step);
-            continue;
-        }
-        let spec = service_spec(stack, &desired, &hashes, &task_fields);
+        let spec = match spec {
+            Decided::Spec(spec) => spec,
+            Decided::Stranded { node, reason } => {
+                // Left as it is; what waits for it is skipped.
+                let step = plan.push(SwarmOp::Unavailable { name: swarm_name, reason }, Cause::NodeLost { node }, vec![], Some(name));
+                ready.started.push(step);
+                ready.healthy.push(step);
+                previous_ordinal = Some(step);
+                continue;
+            }
+        };
         let existing = owned.get(swarm_name.as_str()).copied();
         let mut after = setup.clone();
         after.extend(&dependencies);
@@ -546,13 +588,13 @@ fn plan_service(
                     vec![removed],
                     Some(name),
                 );
-                Some(plan.push(SwarmOp::CreateService { spec: Box::new(spec), references: references.clone() }, cause.clone(), vec![gone], Some(name)))
+                Some(plan.push(SwarmOp::CreateService { spec, references: references.clone() }, cause.clone(), vec![gone], Some(name)))
             }
             (Some(cause), Some(old)) => {
-                let op = SwarmOp::UpdateService { id: old.id.clone(), version: old.version, spec: Box::new(spec), references: references.clone() };
+                let op = SwarmOp::UpdateService { id: old.id.clone(), version: old.version, spec, references: references.clone() };
                 Some(plan.push(op, cause.clone(), after, Some(name)))
             }
-            (Some(cause), None) => Some(plan.push(SwarmOp::CreateService { spec: Box::new(spec), references: references.clone() }, cause.clone(), after, Some(name))),
+            (Some(cause), None) => Some(plan.push(SwarmOp::CreateService { spec, references: references.clone() }, cause.clone(), after, Some(name))),
         };
         let reference = match (mutated, existing) {
             (Some(step), _) if matches!(plan.steps[step].op, SwarmOp::CreateService { .. }) => ObjectRef::CreatedBy(step),
