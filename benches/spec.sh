@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of the spec pipeline (a measurement, not a test: nothing here fails on a number).
 #
-#   benches/spec.sh [runs]
+#   benches/spec.sh [runs] [--baseline BIN]
 #
 # Builds the release binary, generates two stacks into a temporary directory and prints:
 #   - `swarmctl validate` of a 30-service stack: median wall time of N runs (default 30, at
@@ -11,9 +11,19 @@
 #                                                                  target < 1 s, < 200 MB
 #   - `swarmctl plan --cluster` of 1,000 services on 50 hypothetical nodes (load, validate,
 #     graph, placement, plan; no engine): median wall time of N runs.     target < 50 ms
+#
+# --baseline BIN also times another build of swarmctl on the same plan, runs interleaved with
+# this one's: on a VM whose speed drifts from minute to minute, the ratio is what compares.
 set -euo pipefail
 
-runs=${1:-30}
+runs=30
+baseline=""
+while (( $# )); do
+  case $1 in
+    --baseline) baseline=$(realpath "$2"); shift 2 ;;
+    *) runs=$1; shift ;;
+  esac
+done
 if (( runs < 10 )); then runs=10; fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -136,6 +146,14 @@ time_runs() { # command… ; prints one wall time in ms per run
 "$bin" plan "$work/placed" --cluster "$work/placed/cluster.yaml" --output json > "$work/placed.json" 2> "$work/placed.err" \
   || { cat "$work/placed.err" >&2; echo "plan --cluster of the 1,000-service stack failed" >&2; exit 1; }
 placed=$(time_runs "$runs" "$bin" plan "$work/placed" --cluster "$work/placed/cluster.yaml" | median_ms)
+if [[ -n "$baseline" ]]; then
+  pairs=$(for ((i = 0; i < runs; i++)); do
+    ours=$(time_runs 1 "$bin" plan "$work/placed" --cluster "$work/placed/cluster.yaml")
+    echo "$ours $(time_runs 1 "$baseline" plan "$work/placed" --cluster "$work/placed/cluster.yaml")"
+  done)
+  interleaved=$(cut -d' ' -f1 <<< "$pairs" | median_ms)
+  base=$(cut -d' ' -f2 <<< "$pairs" | median_ms)
+fi
 lean=$(time_runs "$runs" "$bin" plan "$work/lean" --cluster "$work/placed/cluster.yaml" | median_ms)
 small=$(time_runs "$runs" "$bin" validate "$work/small" | median_ms)
 large=$(time_runs 5 "$bin" graph "$work/large" | median_ms)
@@ -165,6 +183,9 @@ PY
 )
 printf 'plan --cluster, 1,000 services on 50 nodes: median %s ms over %d runs (target < 50 ms; %s)\n' "$placed" "$runs" "$summary"
 printf 'plan --cluster, the same services with only their placement keys: median %s ms\n' "$lean"
+if [[ -n "$baseline" ]]; then
+  printf 'plan --cluster, interleaved with %s: median %s ms against %s ms (%.2fx)\n' "$baseline" "$interleaved" "$base" "$(awk -v a="$interleaved" -v b="$base" 'BEGIN {print a / b}')"
+fi
 if [[ -n "$cpu_ms" ]]; then
   printf 'graph, 5,000 services:        CPU time %6s ms (user + system, one run)\n' "$cpu_ms"
 fi
