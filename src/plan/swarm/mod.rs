@@ -480,6 +480,7 @@ struct Decision<'a> {
     spec: Decided,
 }
 
+/// What a Swarm service becomes.
 enum Decided {
     Spec(Box<ServiceSpec>),
     /// An ordinal pinned to a lost node: left as it is.
