@@ -396,6 +396,7 @@ impl World {
                     message: message.to_string(),
                     error,
                     exit_code,
+                    pid: None,
                     spec_hash: hash.clone(),
                     created: timestamp(serial),
                 },

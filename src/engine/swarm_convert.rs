@@ -587,6 +587,7 @@ pub(crate) fn observed_task(task: &Task, slot_zero: bool) -> Option<ObservedTask
         message: super::error::sanitize(status.and_then(|status| status.message.as_deref()).unwrap_or("")),
         error,
         exit_code: status.and_then(|status| status.container_status.as_ref()).and_then(|container| container.exit_code),
+        pid: status.and_then(|status| status.container_status.as_ref()).and_then(|container| container.pid),
         spec_hash: task_spec_hash(task),
         created: task.created_at.as_deref().map(normalise_timestamp).unwrap_or_default(),
     })

@@ -14,8 +14,10 @@
 //!   and already finished).
 //! - [`Until::Running`]: units with a task `running` and desired running, in that state for at
 //!   least `wait.stable` by the task's status timestamp. Swarm keeps a task `starting` until
-//!   its container is healthy, so with a health check this means healthy. A job's `complete`
-//!   tasks count too: a job never stays running.
+//!   its container is healthy, so with a health check this means healthy; but a container
+//!   stopped for failing its health check that exits 0 is reported `running` (with no process)
+//!   just before `complete`, and does not count. A job's `complete` tasks count too: a job
+//!   never stays running.
 //! - [`Until::Completed`]: units with a task `complete`.
 //!
 //! Expected: `Replicas(n)` and `Completions(n)` want `n` units; `EveryNode` wants as many as
@@ -213,7 +215,8 @@ fn qualifies(wait: &ServiceWait, job: bool, polled: &PolledTask) -> bool {
         Until::Started => matches!(task.state, TaskState::Starting | TaskState::Running | TaskState::Complete),
         Until::Running => {
             let stable = polled.in_state_for.unwrap_or(Duration::ZERO) >= wait.stable;
-            (task.state == TaskState::Running && task.desired_state == TaskState::Running && stable)
+            let alive = task.pid != Some(0);
+            (task.state == TaskState::Running && task.desired_state == TaskState::Running && stable && alive)
                 || (job && task.state == TaskState::Complete)
         }
         Until::Completed => task.state == TaskState::Complete,
@@ -473,6 +476,7 @@ mod tests {
                 message: state.as_str().into(),
                 error: None,
                 exit_code: None,
+                pid: None,
                 spec_hash: Some(hash.into()),
                 created: created.into(),
             },
@@ -532,6 +536,19 @@ mod tests {
         assert_eq!(look(&wait, &snapshot(svc(), vec![old])), Verdict::Done);
         let starting = task("t", Some(1), "n", Starting, Running, "h2", "1");
         assert_eq!(look(&wait, &snapshot(svc(), vec![starting])), Verdict::Pending, "starting = not yet healthy");
+    }
+
+    /// Swarm stops a container that fails its health check; one that exits 0 on SIGTERM ends
+    /// its start successfully, so its task is reported `running` (process 0) before `complete`.
+    #[test]
+    fn a_running_task_whose_container_has_exited_is_not_running() {
+        let wait = wait(Until::Running, Expect::Replicas(1));
+        let svc = || service(ServiceMode::Replicated { replicas: 1 }, 1, "h2");
+        let mut exited = task("t", Some(1), "n", Running, Running, "h2", "1");
+        exited.task.pid = Some(0);
+        assert_eq!(look(&wait, &snapshot(svc(), vec![exited.clone()])), Verdict::Pending);
+        exited.task.pid = Some(4242);
+        assert_eq!(look(&wait, &snapshot(svc(), vec![exited])), Verdict::Done);
     }
 
     #[test]

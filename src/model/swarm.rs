@@ -96,6 +96,9 @@ pub struct ObservedTask {
     pub error: Option<String>,
     /// The container's exit code, once it exited.
     pub exit_code: Option<i64>,
+    /// The container's process as the agent reported it with the state: 0 when the container
+    /// had already exited.
+    pub pid: Option<i64>,
     /// The spec hash of the service spec this task runs (its container's label), so a wait
     /// counts only the tasks of the new spec.
     pub spec_hash: Option<String>,
