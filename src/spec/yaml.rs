@@ -304,6 +304,10 @@ pub(super) fn parse_whole(text: &str, file: FileId, lines: &LineMap, limits: &Li
         })?;
         let line = event.start_mark.line as usize;
         let pos = at(line + 1, event.start_mark.column as usize);
+        // Where the anchor is written: a collection's end can be on a later line.
+        if let EventData::Scalar { anchor: Some(anchor), .. } | EventData::SequenceStart { anchor: Some(anchor), .. } | EventData::MappingStart { anchor: Some(anchor), .. } = &event.data {
+            anchors_defined.push((anchor.clone(), line));
+        }
         let complete = match event.data {
             EventData::DocumentStart { .. } => {
                 documents += 1;
@@ -380,7 +384,6 @@ pub(super) fn parse_whole(text: &str, file: FileId, lines: &LineMap, limits: &Li
                 .with_hint("split the stack into several files, or remove generated content"));
         }
         if let Some(anchor) = anchor {
-            anchors_defined.push((anchor.clone(), line));
             let (size, height) = (node.size(), node.height());
             anchors.insert(anchor, (node.clone(), size, height));
         }

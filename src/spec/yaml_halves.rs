@@ -225,6 +225,8 @@ mod tests {
             // An anchor in the first half, its alias in the second, and the other way round.
             "x: &c 1\nservices:\n  a: &c 2\n  b: *c\n",
             "x: &c 1\nservices:\n  a: 1\n  b: &c 2\ny: *c\n",
+            // An anchored service body: its mapping ends on the cut line.
+            "x: &c 1\nservices:\n  a: &c\n    k: v\n  b: *c\n",
             // The same service in both halves; a merge at the services' indentation.
             "services:\n  a: 1\n  b: 2\n  a: 3\n",
             "x: &m {c: 1}\nservices:\n  a: 1\n  <<: *m\n  b: 2\n",
@@ -260,6 +262,7 @@ mod tests {
             "    keep: |+\n      x\n\n",
             "    folded: >-\n      a\n      b\n",
             "    anchored: &x {k: v}\n",
+            "    block: &x\n      k: v\n",
             "    aliased: *x\n",
             "    <<: *x\n",
             "  dup:\n",
