@@ -161,9 +161,7 @@ impl Converter<'_, '_> {
         let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
         if sensitive { sources.add_sensitive(path, text) } else { sources.add(path, text) }
     }
-}
 
-impl Converter<'_, '_> {
     fn service(&mut self, name: &str, node: &Node) -> Service {
         let deploy = node.get("deploy");
         let get = |key: &str| node.get(key);
