@@ -34,10 +34,12 @@
 //!   its container exited, with code 0 (a process that exits 0 on SIGTERM ends so when Swarm
 //!   stops it for a failing health check). A task that had already ended so at the first look
 //!   is history from an earlier attempt when a newer task of its unit followed;
-//! - a unit's tasks were `rejected` [`REJECTIONS_TO_FAIL`] times, or its newest rejected one
-//!   was not retried within [`REJECTED_GRACE`]: a node rejects tasks while it rejoins after a
-//!   loss ("swarm is not active") and Swarm retries them, where a missing image or mount
-//!   source is rejected every time;
+//! - a unit's tasks never ran [`REJECTIONS_TO_FAIL`] times, or its newest one that never ran
+//!   was not retried within [`REJECTED_GRACE`]. A task never ran when its node rejected it, or
+//!   when the engine failed to start its container: a node rejects tasks while it rejoins after
+//!   a loss ("swarm is not active"), an engine under load can fail a start ("unable to remount
+//!   dir as readonly … device or resource busy"), and Swarm retries both, where a missing image,
+//!   mount source or executable fails every time;
 //! - a task of the spec has been `pending` with a scheduler error (`no suitable node (…)`) for
 //!   [`PENDING_GRACE`].
 
@@ -135,6 +137,13 @@ pub(crate) fn unit(task: &ObservedTask) -> Unit {
 
 fn is_failed(task: &ObservedTask) -> bool {
     matches!(task.state, TaskState::Failed | TaskState::Rejected)
+}
+
+/// Rejected by its node, or failed because the engine could not start its container: nothing
+/// of the service ran, and Swarm tries again.
+fn never_ran(task: &ObservedTask) -> bool {
+    task.state == TaskState::Rejected
+        || (task.state == TaskState::Failed && task.error.as_deref().is_some_and(|error| error.starts_with("starting container failed")))
 }
 
 /// Failed, or (a service's task, while waiting for it to run) exited.
@@ -268,14 +277,14 @@ pub(crate) fn judge(wait: &ServiceWait, snapshot: &TaskSnapshot, memory: &mut Wa
         newest
     });
     let newest = |task: &ObservedTask| newest_per_unit.get(&unit(task)).is_some_and(|newest| newest.id == task.id);
-    let rejections = |task: &ObservedTask| tasks.iter().filter(|p| p.task.state == TaskState::Rejected && unit(&p.task) == unit(task)).count();
+    let attempts_that_never_ran = |task: &ObservedTask| tasks.iter().filter(|p| never_ran(&p.task) && unit(&p.task) == unit(task)).count();
     let failed = tasks
         .iter()
         .filter(|polled| ended_badly(wait, job, &polled.task))
         .filter(|polled| !baseline.contains(&polled.task.id) || newest(&polled.task))
         .filter(|polled| {
-            polled.task.state != TaskState::Rejected
-                || rejections(&polled.task) >= REJECTIONS_TO_FAIL
+            !never_ran(&polled.task)
+                || attempts_that_never_ran(&polled.task) >= REJECTIONS_TO_FAIL
                 || (newest(&polled.task) && polled.in_state_for.is_some_and(|d| d >= REJECTED_GRACE))
         })
         .map(|polled| &polled.task)
@@ -588,6 +597,31 @@ mod tests {
         assert!(matches!(look(&wait, &snapshot(svc(), three)), Verdict::Failed(f) if matches!(&*f, WaitFailure::Task(t) if t.id == "t3")));
         // Not retried at all (restart condition none): fails after the grace.
         assert!(matches!(look(&wait, &snapshot(svc(), vec![rejected("t1", "1", 10)])), Verdict::Failed(_)));
+    }
+
+    /// The engine failing to start a container under load is retried by Swarm like a rejection;
+    /// a container that ran and failed is not.
+    #[test]
+    fn a_container_the_engine_failed_to_start_is_retried_like_a_rejection() {
+        let wait = wait(Until::Running, Expect::Replicas(1));
+        let svc = || service(ServiceMode::Replicated { replicas: 1 }, 1, "h2");
+        let not_started = |id: &str, created: &str, for_secs: u64| {
+            let mut task = task(id, Some(1), "n3", Failed, Shutdown, "h2", created);
+            task.task.error = Some("starting container failed: unable to remount dir as readonly: device or resource busy".into());
+            task.task.exit_code = Some(128);
+            task.in_state_for = Some(Duration::from_secs(for_secs));
+            task
+        };
+        assert_eq!(look(&wait, &snapshot(svc(), vec![not_started("t1", "1", 1)])), Verdict::Pending);
+        let retried = task("t2", Some(1), "n3", Running, Running, "h2", "2");
+        assert_eq!(look(&wait, &snapshot(svc(), vec![not_started("t1", "1", 6), retried])), Verdict::Done);
+        let three = vec![not_started("t1", "1", 12), not_started("t2", "2", 6), not_started("t3", "3", 1)];
+        assert!(matches!(look(&wait, &snapshot(svc(), three)), Verdict::Failed(f) if matches!(&*f, WaitFailure::Task(t) if t.id == "t3")));
+        assert!(matches!(look(&wait, &snapshot(svc(), vec![not_started("t1", "1", 10)])), Verdict::Failed(_)));
+        let mut crashed = task("t1", Some(1), "n3", Failed, Shutdown, "h2", "1");
+        crashed.task.error = Some("task: non-zero exit (1)".into());
+        crashed.in_state_for = Some(Duration::from_secs(1));
+        assert!(matches!(look(&wait, &snapshot(svc(), vec![crashed])), Verdict::Failed(_)));
     }
 
     #[test]
