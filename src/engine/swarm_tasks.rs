@@ -34,8 +34,8 @@
 //!   its container exited, with code 0 (a process that exits 0 on SIGTERM ends so when Swarm
 //!   stops it for a failing health check). A task that had already ended so at the first look
 //!   is history from an earlier attempt when a newer task of its unit followed;
-//! - a unit's tasks never ran [`REJECTIONS_TO_FAIL`] times, or its newest one that never ran
-//!   was not retried within [`REJECTED_GRACE`]. A task never ran when its node rejected it, or
+//! - a unit's tasks never ran [`NEVER_RAN_TO_FAIL`] times, or its newest one that never ran
+//!   was not retried within [`NEVER_RAN_GRACE`]. A task never ran when its node rejected it, or
 //!   when the engine failed to start its container: a node rejects tasks while it rejoins after
 //!   a loss ("swarm is not active"), an engine under load can fail a start ("unable to remount
 //!   dir as readonly … device or resource busy"), and Swarm retries both, where a missing image,
@@ -58,11 +58,11 @@ use crate::plan::swarm::{Expect, ServiceWait, Until};
 pub(crate) const PENDING_GRACE: Duration = Duration::from_secs(3);
 /// How long a global service may show no desired task before the wait believes it.
 pub(crate) const NONE_EXPECTED_GRACE: Duration = Duration::from_secs(2);
-/// Rejections of one unit's tasks that fail a wait.
-pub(crate) const REJECTIONS_TO_FAIL: usize = 3;
-/// How long a unit's newest task may stay rejected, not retried, before the wait fails (Swarm
-/// retries after the restart delay, 5 s by default).
-pub(crate) const REJECTED_GRACE: Duration = Duration::from_secs(10);
+/// Attempts of one unit that never ran (see [`never_ran`]) that fail a wait.
+pub(crate) const NEVER_RAN_TO_FAIL: usize = 3;
+/// How long a unit's newest attempt that never ran may stay so, not retried, before the wait
+/// fails (Swarm retries after the restart delay, 5 s by default).
+pub(crate) const NEVER_RAN_GRACE: Duration = Duration::from_secs(10);
 
 /// One task as a wait sees it.
 #[derive(Debug, Clone)]
@@ -284,8 +284,8 @@ pub(crate) fn judge(wait: &ServiceWait, snapshot: &TaskSnapshot, memory: &mut Wa
         .filter(|polled| !baseline.contains(&polled.task.id) || newest(&polled.task))
         .filter(|polled| {
             !never_ran(&polled.task)
-                || attempts_that_never_ran(&polled.task) >= REJECTIONS_TO_FAIL
-                || (newest(&polled.task) && polled.in_state_for.is_some_and(|d| d >= REJECTED_GRACE))
+                || attempts_that_never_ran(&polled.task) >= NEVER_RAN_TO_FAIL
+                || (newest(&polled.task) && polled.in_state_for.is_some_and(|d| d >= NEVER_RAN_GRACE))
         })
         .map(|polled| &polled.task)
         .max_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
@@ -494,6 +494,14 @@ mod tests {
         }
     }
 
+    /// An ended attempt at slot 1 of spec `h2`, in its state for `for_secs`.
+    fn attempt(id: &str, created: &str, for_secs: u64, state: TaskState, error: &str) -> PolledTask {
+        let mut attempt = task(id, Some(1), "n3", state, Shutdown, "h2", created);
+        attempt.task.error = Some(error.into());
+        attempt.in_state_for = Some(Duration::from_secs(for_secs));
+        attempt
+    }
+
     fn wait(until: Until, expect: Expect) -> ServiceWait {
         ServiceWait {
             service: ObjectRef::Existing("svc".into()),
@@ -578,49 +586,29 @@ mod tests {
         assert!(matches!(look(&wait, &snapshot(svc(), vec![old_failure])), Verdict::Failed(failure) if matches!(*failure, WaitFailure::Task(_))));
     }
 
+    /// A node rejoining after a loss rejects tasks, and an engine under load can fail a
+    /// container's start; Swarm retries both. A container that ran and failed is not waited out.
     #[test]
-    fn a_rejection_swarm_retries_is_waited_out_but_repeated_or_unretried_ones_fail() {
+    fn attempts_that_never_ran_are_waited_out_but_repeated_or_unretried_ones_fail() {
         let wait = wait(Until::Running, Expect::Replicas(1));
         let svc = || service(ServiceMode::Replicated { replicas: 1 }, 1, "h2");
-        let rejected = |id: &str, created: &str, for_secs: u64| {
-            let mut task = task(id, Some(1), "n3", TaskState::Rejected, Shutdown, "h2", created);
-            task.task.error = Some("cannot create a swarm scoped network when swarm is not active".into());
-            task.in_state_for = Some(Duration::from_secs(for_secs));
-            task
-        };
-        // A node rejoining after a loss rejects the first try; Swarm retries it.
-        assert_eq!(look(&wait, &snapshot(svc(), vec![rejected("t1", "1", 1)])), Verdict::Pending);
-        let retried = task("t2", Some(1), "n3", Running, Running, "h2", "2");
-        assert_eq!(look(&wait, &snapshot(svc(), vec![rejected("t1", "1", 6), retried])), Verdict::Done);
-        // Rejected every time (a missing image): the third rejection fails the wait.
-        let three = vec![rejected("t1", "1", 12), rejected("t2", "2", 6), rejected("t3", "3", 1)];
-        assert!(matches!(look(&wait, &snapshot(svc(), three)), Verdict::Failed(f) if matches!(&*f, WaitFailure::Task(t) if t.id == "t3")));
-        // Not retried at all (restart condition none): fails after the grace.
-        assert!(matches!(look(&wait, &snapshot(svc(), vec![rejected("t1", "1", 10)])), Verdict::Failed(_)));
-    }
-
-    /// The engine failing to start a container under load is retried by Swarm like a rejection;
-    /// a container that ran and failed is not.
-    #[test]
-    fn a_container_the_engine_failed_to_start_is_retried_like_a_rejection() {
-        let wait = wait(Until::Running, Expect::Replicas(1));
-        let svc = || service(ServiceMode::Replicated { replicas: 1 }, 1, "h2");
-        let not_started = |id: &str, created: &str, for_secs: u64| {
-            let mut task = task(id, Some(1), "n3", Failed, Shutdown, "h2", created);
-            task.task.error = Some("starting container failed: unable to remount dir as readonly: device or resource busy".into());
-            task.task.exit_code = Some(128);
-            task.in_state_for = Some(Duration::from_secs(for_secs));
-            task
-        };
-        assert_eq!(look(&wait, &snapshot(svc(), vec![not_started("t1", "1", 1)])), Verdict::Pending);
-        let retried = task("t2", Some(1), "n3", Running, Running, "h2", "2");
-        assert_eq!(look(&wait, &snapshot(svc(), vec![not_started("t1", "1", 6), retried])), Verdict::Done);
-        let three = vec![not_started("t1", "1", 12), not_started("t2", "2", 6), not_started("t3", "3", 1)];
-        assert!(matches!(look(&wait, &snapshot(svc(), three)), Verdict::Failed(f) if matches!(&*f, WaitFailure::Task(t) if t.id == "t3")));
-        assert!(matches!(look(&wait, &snapshot(svc(), vec![not_started("t1", "1", 10)])), Verdict::Failed(_)));
-        let mut crashed = task("t1", Some(1), "n3", Failed, Shutdown, "h2", "1");
-        crashed.task.error = Some("task: non-zero exit (1)".into());
-        crashed.in_state_for = Some(Duration::from_secs(1));
+        let never_ran = [
+            (TaskState::Rejected, "cannot create a swarm scoped network when swarm is not active"),
+            (Failed, "starting container failed: unable to remount dir as readonly: device or resource busy"),
+        ];
+        for (state, error) in never_ran {
+            let attempt = |id: &str, created: &str, for_secs: u64| attempt(id, created, for_secs, state, error);
+            // The first try fails; Swarm retries it.
+            assert_eq!(look(&wait, &snapshot(svc(), vec![attempt("t1", "1", 1)])), Verdict::Pending);
+            let retried = task("t2", Some(1), "n3", Running, Running, "h2", "2");
+            assert_eq!(look(&wait, &snapshot(svc(), vec![attempt("t1", "1", 6), retried])), Verdict::Done);
+            // Failing every time (a missing image or executable): the third attempt fails the wait.
+            let three = vec![attempt("t1", "1", 12), attempt("t2", "2", 6), attempt("t3", "3", 1)];
+            assert!(matches!(look(&wait, &snapshot(svc(), three)), Verdict::Failed(f) if matches!(&*f, WaitFailure::Task(t) if t.id == "t3")));
+            // Not retried at all (restart condition none): fails after the grace.
+            assert!(matches!(look(&wait, &snapshot(svc(), vec![attempt("t1", "1", 10)])), Verdict::Failed(_)));
+        }
+        let crashed = attempt("t1", "1", 1, Failed, "task: non-zero exit (1)");
         assert!(matches!(look(&wait, &snapshot(svc(), vec![crashed])), Verdict::Failed(_)));
     }
 
